@@ -101,14 +101,18 @@ fn is_token(bytes: &[u8]) -> bool {
     !bytes.is_empty() && bytes.iter().all(|&b| is_token_byte(b))
 }
 
-fn percent_decode(bytes: &[u8]) -> Option<String> {
+fn percent_decode(bytes: &[u8]) -> Option<Box<str>> {
+    if !bytes.iter().all(|&b| is_baggage_octet(b)) {
+        return None;
+    }
+    if !bytes.contains(&b'%') {
+        // Baggage octets are ASCII, so this is valid UTF-8: one allocation, no copy to fix up.
+        return std::str::from_utf8(bytes).ok().map(Box::from);
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if !is_baggage_octet(b) {
-            return None;
-        }
         if b == b'%' {
             let digit = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
             let (hi, lo) = (digit(bytes.get(i + 1))?, digit(bytes.get(i + 2))?);
@@ -119,7 +123,24 @@ fn percent_decode(bytes: &[u8]) -> Option<String> {
             i += 1;
         }
     }
-    Some(String::from_utf8_lossy(&out).into_owned())
+    Some(match String::from_utf8(out) {
+        Ok(value) => value.into_boxed_str(),
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into(),
+    })
+}
+
+/// Length of `value` once [`percent_encode`]d, without encoding it.
+fn percent_encoded_len(value: &str) -> usize {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
 }
 
 /// Encodes every byte except RFC 3986 unreserved characters, the conservative choice the
@@ -176,17 +197,59 @@ fn parse_member(raw: &[u8]) -> Result<BaggageEntry, BaggageErrorKind> {
     let value =
         percent_decode(trim_ows(&pair[equals + 1..])).ok_or(BaggageErrorKind::InvalidValue)?;
     let metadata = parse_properties(&mut parts)?;
+    // A token is ASCII, checked above.
+    let name = std::str::from_utf8(name).map_err(|_| BaggageErrorKind::InvalidName)?;
     Ok(BaggageEntry {
-        name: String::from_utf8_lossy(name).into(),
-        value: value.into(),
+        name: name.into(),
+        value,
         metadata: metadata.into(),
     })
 }
 
 fn encoded_len(entry: &BaggageEntry) -> usize {
-    let mut value = String::new();
-    percent_encode(&entry.value, &mut value);
-    entry.name.len() + 1 + value.len() + entry.metadata.len()
+    entry.name.len() + 1 + percent_encoded_len(&entry.value) + entry.metadata.len()
+}
+
+/// Members being collected, with the running size of their serialisation, so each insert
+/// checks the limits in constant time against the set as it will be after the insert.
+#[derive(Default)]
+struct Members {
+    entries: Vec<BaggageEntry>,
+    /// `encoded_len` of each entry, in the same order.
+    lengths: Vec<usize>,
+    /// Sum of `lengths`.
+    total: usize,
+}
+
+impl Members {
+    /// Serialised size of `count` members whose lengths sum to `total`, with separators.
+    fn size(count: usize, total: usize) -> usize {
+        total + count.saturating_sub(1)
+    }
+
+    /// Adds `entry`, replacing a member of the same name; refuses it if the result would
+    /// exceed the limits.
+    fn insert(&mut self, entry: BaggageEntry) -> Result<(), BaggageError> {
+        let length = encoded_len(&entry);
+        let existing = self.entries.iter().position(|e| e.name == entry.name);
+        let (count, total) = match existing {
+            Some(i) => (self.entries.len(), self.total - self.lengths[i] + length),
+            None => (self.entries.len() + 1, self.total + length),
+        };
+        if count > MAX_MEMBERS || Self::size(count, total) > MAX_BYTES {
+            return Err(BaggageError {
+                kind: BaggageErrorKind::LimitExceeded,
+            });
+        }
+        if let Some(i) = existing {
+            self.entries.remove(i);
+            self.lengths.remove(i);
+        }
+        self.entries.push(entry);
+        self.lengths.push(length);
+        self.total = total;
+        Ok(())
+    }
 }
 
 impl Baggage {
@@ -195,47 +258,43 @@ impl Baggage {
 
     /// Parses header values (several lines combine in order), dropping malformed members
     /// and members beyond the limits, and counting both. A later member with the same name
-    /// replaces an earlier one.
+    /// replaces an earlier one; the limits apply to the result after replacement.
     pub fn parse_headers<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> ParsedBaggage {
-        let mut entries: Vec<BaggageEntry> = Vec::new();
-        let mut size = 0;
         let mut parsed = ParsedBaggage::default();
+        let mut members = Members::default();
         for value in values {
             for raw in value.split(|&b| b == b',') {
                 let raw = trim_ows(raw);
                 if raw.is_empty() {
                     continue;
                 }
-                let Ok(entry) = parse_member(raw) else {
-                    parsed.invalid += 1;
-                    continue;
-                };
-                let added = encoded_len(&entry) + usize::from(!entries.is_empty());
-                if entries.len() == MAX_MEMBERS || size + added > MAX_BYTES {
-                    parsed.over_limit += 1;
-                    continue;
+                match parse_member(raw) {
+                    Ok(entry) => {
+                        if members.insert(entry).is_err() {
+                            parsed.over_limit += 1;
+                        }
+                    }
+                    Err(_) => parsed.invalid += 1,
                 }
-                size += added;
-                entries.retain(|existing| existing.name != entry.name);
-                entries.push(entry);
             }
         }
-        parsed.baggage = Baggage::from_entries(entries);
+        parsed.baggage = Baggage::from_entries(members.entries);
         parsed
     }
 
-    /// Parses one header value strictly: the first malformed member is an error.
+    /// Parses one header value strictly: the first malformed member, or exceeding the
+    /// limits, is an error.
     pub fn parse(value: &str) -> Result<Baggage, BaggageError> {
-        let mut baggage = Baggage::EMPTY;
+        let mut members = Members::default();
         for raw in value.as_bytes().split(|&b| b == b',') {
             let raw = trim_ows(raw);
             if raw.is_empty() {
                 continue;
             }
             let entry = parse_member(raw).map_err(|kind| BaggageError { kind })?;
-            baggage = baggage.insert_entry(entry)?;
+            members.insert(entry)?;
         }
-        Ok(baggage)
+        Ok(Baggage::from_entries(members.entries))
     }
 
     fn from_entries(entries: Vec<BaggageEntry>) -> Baggage {
@@ -247,19 +306,12 @@ impl Baggage {
     }
 
     fn insert_entry(&self, entry: BaggageEntry) -> Result<Baggage, BaggageError> {
-        let mut entries: Vec<BaggageEntry> = self
-            .iter_entries()
-            .filter(|e| e.name != entry.name)
-            .cloned()
-            .collect();
-        entries.push(entry);
-        let size: usize = entries.iter().map(encoded_len).sum::<usize>() + entries.len() - 1;
-        if entries.len() > MAX_MEMBERS || size > MAX_BYTES {
-            return Err(BaggageError {
-                kind: BaggageErrorKind::LimitExceeded,
-            });
+        let mut members = Members::default();
+        for existing in self.iter_entries() {
+            members.insert(existing.clone())?;
         }
-        Ok(Baggage::from_entries(entries))
+        members.insert(entry)?;
+        Ok(Baggage::from_entries(members.entries))
     }
 
     /// Sets `name` to `value` (replacing an earlier value, as the later set wins).
@@ -446,6 +498,26 @@ mod tests {
         let parsed = lenient(&["a=1,b=2", "a=3"]);
         assert_eq!(parsed.baggage.header(), "b=2,a=3");
         assert!(lenient(&["", " , "]).baggage.is_empty());
+    }
+
+    /// Found by the `baggage` fuzz target: repeated names used to consume the limits.
+    #[test]
+    fn duplicate_names_do_not_consume_the_limits() {
+        let mut members: Vec<String> = (0..64).map(|i| format!("k{i}=v")).collect();
+        members.push("k0=w".to_owned());
+        let header = members.join(",");
+        let parsed = lenient(&[&header]);
+        assert_eq!((parsed.baggage.len(), parsed.over_limit), (64, 0));
+        assert_eq!(parsed.baggage.get("k0"), Some("w"));
+        assert_eq!(
+            Baggage::parse(&header).map(|b| b.get("k0").map(str::to_owned)),
+            Ok(Some("w".to_owned()))
+        );
+
+        let bytes = format!("a={},a={},b=12345678", "x".repeat(4090), "y".repeat(4090));
+        let parsed = lenient(&[&bytes]);
+        assert_eq!((parsed.baggage.len(), parsed.over_limit), (2, 0));
+        assert_eq!(parsed.baggage.get("b"), Some("12345678"));
     }
 
     #[test]

@@ -12,24 +12,50 @@ use crate::span_context::SpanContext;
 /// An immutable bag of what flows with a unit of work: the active span's context, baggage,
 /// and values of any type keyed by that type.
 ///
-/// Every change returns a new `Context`; cloning is one reference-count increment, and the
-/// empty context allocates nothing.
+/// Every change returns a new `Context`. The common cases allocate nothing: the empty
+/// context, and a context holding only the active span (what entering a span or extracting
+/// a `traceparent` makes). Baggage or typed values move the fields behind one `Arc`, so
+/// cloning stays a reference-count increment.
 #[derive(Clone, Default)]
 pub struct Context {
-    inner: Option<Arc<Fields>>,
+    inner: Inner,
+}
+
+#[derive(Clone, Default)]
+enum Inner {
+    #[default]
+    Empty,
+    /// Only an active span: its context and, for spans of this process, its handle.
+    Span {
+        span_context: SpanContext,
+        /// The active span's own object, owned by the span crate.
+        handle: Option<Arc<dyn Any + Send + Sync>>,
+    },
+    /// Anything more.
+    Full(Arc<Fields>),
 }
 
 #[derive(Clone, Default)]
 struct Fields {
     span_context: Option<SpanContext>,
+    active_span: Option<Arc<dyn Any + Send + Sync>>,
     baggage: Baggage,
     values: Vec<(TypeId, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl Fields {
+    /// True when nothing but the span is set, so the context fits [`Inner::Span`].
+    fn only_span(&self) -> bool {
+        self.baggage.is_empty() && self.values.is_empty()
+    }
 }
 
 impl Context {
     /// The empty context.
     pub const fn new() -> Self {
-        Context { inner: None }
+        Context {
+            inner: Inner::Empty,
+        }
     }
 
     /// A clone of this thread's current context (the empty one if none is attached).
@@ -52,31 +78,105 @@ impl Context {
     }
 
     fn fields(&self) -> Fields {
-        self.inner.as_deref().cloned().unwrap_or_default()
+        match &self.inner {
+            Inner::Empty => Fields::default(),
+            Inner::Span {
+                span_context,
+                handle,
+            } => Fields {
+                span_context: Some(span_context.clone()),
+                active_span: handle.clone(),
+                ..Fields::default()
+            },
+            Inner::Full(fields) => (**fields).clone(),
+        }
+    }
+
+    fn from_fields(fields: Fields) -> Context {
+        let inner = match fields {
+            Fields {
+                span_context: None,
+                active_span: None,
+                ..
+            } if fields.only_span() => Inner::Empty,
+            Fields {
+                span_context: Some(span_context),
+                active_span: handle,
+                ..
+            } if fields.only_span() => Inner::Span {
+                span_context,
+                handle,
+            },
+            fields => Inner::Full(Arc::new(fields)),
+        };
+        Context { inner }
     }
 
     /// The span context of the active span, if any.
     pub fn span_context(&self) -> Option<&SpanContext> {
-        self.inner
-            .as_ref()
-            .and_then(|fields| fields.span_context.as_ref())
+        match &self.inner {
+            Inner::Empty => None,
+            Inner::Span { span_context, .. } => Some(span_context),
+            Inner::Full(fields) => fields.span_context.as_ref(),
+        }
     }
 
-    /// A copy whose active span context is `span_context`.
+    fn with_span(
+        &self,
+        span_context: SpanContext,
+        handle: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Context {
+        match &self.inner {
+            Inner::Full(fields) if !fields.only_span() => {
+                let mut fields = (**fields).clone();
+                fields.span_context = Some(span_context);
+                fields.active_span = handle;
+                Context {
+                    inner: Inner::Full(Arc::new(fields)),
+                }
+            }
+            _ => Context {
+                inner: Inner::Span {
+                    span_context,
+                    handle,
+                },
+            },
+        }
+    }
+
+    /// A copy whose active span context is `span_context` (a span of another process, or one
+    /// without a handle); any earlier span handle is removed.
     #[must_use]
     pub fn with_span_context(&self, span_context: SpanContext) -> Context {
-        let mut fields = self.fields();
-        fields.span_context = Some(span_context);
-        Context {
-            inner: Some(Arc::new(fields)),
+        self.with_span(span_context, None)
+    }
+
+    /// A copy whose active span is `span_context`, with `handle` as the span's own
+    /// object (for the span crate, so that the current span can be reached and changed).
+    #[must_use]
+    pub fn with_active_span(
+        &self,
+        span_context: SpanContext,
+        handle: Arc<dyn Any + Send + Sync>,
+    ) -> Context {
+        self.with_span(span_context, Some(handle))
+    }
+
+    /// The handle stored by [`Context::with_active_span`], if the active span came with one.
+    pub fn active_span(&self) -> Option<&Arc<dyn Any + Send + Sync>> {
+        match &self.inner {
+            Inner::Empty => None,
+            Inner::Span { handle, .. } => handle.as_ref(),
+            Inner::Full(fields) => fields.active_span.as_ref(),
         }
     }
 
     /// The baggage.
     pub fn baggage(&self) -> &Baggage {
-        self.inner
-            .as_ref()
-            .map_or(&Baggage::EMPTY, |fields| &fields.baggage)
+        match &self.inner {
+            Inner::Full(fields) => &fields.baggage,
+            _ => &Baggage::EMPTY,
+        }
     }
 
     /// A copy with `baggage`.
@@ -84,14 +184,14 @@ impl Context {
     pub fn with_baggage(&self, baggage: Baggage) -> Context {
         let mut fields = self.fields();
         fields.baggage = baggage;
-        Context {
-            inner: Some(Arc::new(fields)),
-        }
+        Self::from_fields(fields)
     }
 
     /// The value of type `T`, if one was set.
     pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
-        let fields = self.inner.as_ref()?;
+        let Inner::Full(fields) = &self.inner else {
+            return None;
+        };
         let (_, value) = fields
             .values
             .iter()
@@ -113,9 +213,7 @@ impl Context {
             Some(slot) => slot.1 = value,
             None => fields.values.push((TypeId::of::<T>(), value)),
         }
-        Context {
-            inner: Some(Arc::new(fields)),
-        }
+        Self::from_fields(fields)
     }
 
     /// Makes this the thread's current context until the guard drops.
@@ -154,7 +252,10 @@ impl fmt::Debug for Context {
             .field("baggage", self.baggage())
             .field(
                 "values",
-                &self.inner.as_ref().map_or(0, |fields| fields.values.len()),
+                &match &self.inner {
+                    Inner::Full(fields) => fields.values.len(),
+                    _ => 0,
+                },
             )
             .finish()
     }
@@ -258,6 +359,22 @@ mod tests {
         assert_eq!(changed.get::<Other>(), Some(&Other(3)));
         assert_eq!(base.get::<Other>(), None);
         assert!(format!("{changed:?}").contains("values: 2"));
+    }
+
+    #[test]
+    fn active_span_handles_travel_with_their_span_context() {
+        let handle: Arc<dyn Any + Send + Sync> = Arc::new(UserId(9));
+        let cx = Context::new().with_active_span(span(1), handle);
+        assert_eq!(
+            cx.active_span().and_then(|h| h.downcast_ref::<UserId>()),
+            Some(&UserId(9))
+        );
+        let remote = cx.with_span_context(span(2));
+        assert!(
+            remote.active_span().is_none(),
+            "a new span context drops the old handle"
+        );
+        assert!(Context::new().active_span().is_none());
     }
 
     #[test]

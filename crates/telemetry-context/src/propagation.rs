@@ -18,6 +18,12 @@ pub const TRACESTATE: &str = "tracestate";
 /// The `baggage` header name.
 pub const BAGGAGE: &str = "baggage";
 
+/// Our field names as `http` header names, built at compile time, so that a `HeaderMap`
+/// lookup or insert only hashes the name instead of parsing and lowercasing it every call.
+const TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT);
+const TRACESTATE_NAME: HeaderName = HeaderName::from_static(TRACESTATE);
+const BAGGAGE_NAME: HeaderName = HeaderName::from_static(BAGGAGE);
+
 /// Reads fields from a carrier. Names are matched case-insensitively, as HTTP requires.
 pub trait Extractor {
     /// The first value of `name`.
@@ -69,12 +75,12 @@ impl TraceContextPropagator {
             return None;
         }
         let parent = TraceParent::parse(first?).ok()?;
-        let mut lines: Vec<&[u8]> = Vec::new();
-        extractor.get_all(TRACESTATE, &mut |value| lines.push(value));
-        let trace_state = if lines.is_empty() {
-            TraceState::EMPTY
-        } else {
-            TraceState::parse_headers(lines).unwrap_or_default()
+        let (first, more) = all_values(extractor, TRACESTATE);
+        let trace_state = match first {
+            None => TraceState::EMPTY,
+            Some(first) => {
+                TraceState::parse_headers(std::iter::once(first).chain(more)).unwrap_or_default()
+            }
         };
         Some(SpanContext::new(
             parent.trace_id,
@@ -130,9 +136,8 @@ impl TextMapPropagator for BaggagePropagator {
     }
 
     fn extract(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let mut lines: Vec<&[u8]> = Vec::new();
-        extractor.get_all(BAGGAGE, &mut |value| lines.push(value));
-        let parsed = Baggage::parse_headers(lines);
+        let (first, more) = all_values(extractor, BAGGAGE);
+        let parsed = Baggage::parse_headers(first.into_iter().chain(more));
         if parsed.baggage.is_empty() {
             cx.clone()
         } else {
@@ -143,6 +148,21 @@ impl TextMapPropagator for BaggagePropagator {
     fn fields(&self) -> &[&'static str] {
         &[BAGGAGE]
     }
+}
+
+/// The values of `name`: the first, and the rest, which allocate only when there are several
+/// lines (the usual request has one).
+fn all_values<'a>(extractor: &'a dyn Extractor, name: &str) -> (Option<&'a [u8]>, Vec<&'a [u8]>) {
+    let mut first = None;
+    let mut more = Vec::new();
+    extractor.get_all(name, &mut |value| {
+        if first.is_none() {
+            first = Some(value);
+        } else {
+            more.push(value);
+        }
+    });
+    (first, more)
 }
 
 /// Runs several propagators in order: each injects its fields, and each extracts on top of
@@ -201,7 +221,13 @@ impl Extractor for HeaderMap {
     }
 
     fn get_all<'a>(&'a self, name: &str, visit: &mut dyn FnMut(&'a [u8])) {
-        for value in HeaderMap::get_all(self, name) {
+        let values = match name {
+            TRACEPARENT => HeaderMap::get_all(self, &TRACEPARENT_NAME),
+            TRACESTATE => HeaderMap::get_all(self, &TRACESTATE_NAME),
+            BAGGAGE => HeaderMap::get_all(self, &BAGGAGE_NAME),
+            _ => HeaderMap::get_all(self, name),
+        };
+        for value in values {
             visit(value.as_bytes());
         }
     }
@@ -216,7 +242,13 @@ impl Injector for HeaderMap {
         // Values we write are ASCII; a value that is not a valid header is skipped rather
         // than sent corrupted.
         if let Ok(value) = HeaderValue::from_str(value) {
-            self.insert(HeaderName::from_static(name), value);
+            let name = match name {
+                TRACEPARENT => TRACEPARENT_NAME,
+                TRACESTATE => TRACESTATE_NAME,
+                BAGGAGE => BAGGAGE_NAME,
+                _ => HeaderName::from_static(name),
+            };
+            self.insert(name, value);
         }
     }
 }

@@ -20,15 +20,12 @@ pub const MAX_VALUE_LEN: usize = 256;
 
 /// An immutable, ordered list of vendor entries. Cloning is cheap; every change returns a
 /// new value with the changed key moved to the front, as the spec requires.
+///
+/// Stored as its canonical header (members without whitespace, empty members or repeated
+/// keys, joined by `,`) in one shared allocation: injection writes it as is, and extracting a
+/// header that is already canonical, the usual case, costs one allocation.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct TraceState(Option<Arc<Members>>);
-
-#[derive(PartialEq, Eq)]
-struct Members {
-    entries: Vec<(Box<str>, Box<str>)>,
-    /// The entries serialised once, so injection writes a ready string.
-    header: Box<str>,
-}
+pub struct TraceState(Option<Arc<str>>);
 
 /// Why a `tracestate` header or a mutation was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,59 +115,33 @@ impl TraceState {
     pub fn parse_headers<'a>(
         values: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<TraceState, TraceStateError> {
-        let mut entries: Vec<(Box<str>, Box<str>)> = Vec::new();
-        let mut member = 0;
-        for value in values {
-            for raw in value.split(|&b| b == b',') {
-                let raw = trim_ows(raw);
-                if raw.is_empty() {
-                    continue;
+        let mut values = values.into_iter();
+        let Some(first) = values.next() else {
+            return Ok(TraceState::EMPTY);
+        };
+        let mut header = String::new();
+        match values.next() {
+            None => {
+                // One line, the usual case: when it is canonical already, share it as is.
+                if scan([first], None)? {
+                    let canonical = std::str::from_utf8(first).unwrap_or_default();
+                    return Ok(Self::from_header(canonical));
                 }
-                let fail = |kind| TraceStateError { kind, member };
-                if member == MAX_MEMBERS {
-                    return Err(fail(TraceStateErrorKind::TooManyMembers));
-                }
-                let equals = raw
-                    .iter()
-                    .position(|&b| b == b'=')
-                    .ok_or(fail(TraceStateErrorKind::MissingEquals))?;
-                let (key, value) = (&raw[..equals], &raw[equals + 1..]);
-                if !is_valid_key(key) {
-                    return Err(fail(TraceStateErrorKind::InvalidKey));
-                }
-                if !is_valid_value(value) {
-                    return Err(fail(TraceStateErrorKind::InvalidValue));
-                }
-                // Both were checked to be ASCII above.
-                let key = String::from_utf8_lossy(key);
-                if !entries.iter().any(|(existing, _)| **existing == *key) {
-                    let value = String::from_utf8_lossy(value);
-                    entries.push((key.into(), value.into()));
-                }
-                member += 1;
+                scan([first], Some(&mut header))?;
+            }
+            Some(second) => {
+                scan([first, second].into_iter().chain(values), Some(&mut header))?;
             }
         }
-        Ok(Self::from_entries(entries))
+        Ok(Self::from_header(&header))
     }
 
-    fn from_entries(entries: Vec<(Box<str>, Box<str>)>) -> TraceState {
-        if entries.is_empty() {
-            return TraceState(None);
+    fn from_header(header: &str) -> TraceState {
+        if header.is_empty() {
+            TraceState(None)
+        } else {
+            TraceState(Some(Arc::from(header)))
         }
-        let mut header =
-            String::with_capacity(entries.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
-        for (i, (key, value)) in entries.iter().enumerate() {
-            if i > 0 {
-                header.push(',');
-            }
-            header.push_str(key);
-            header.push('=');
-            header.push_str(value);
-        }
-        TraceState(Some(Arc::new(Members {
-            entries,
-            header: header.into(),
-        })))
     }
 
     /// The value for `key`, if present.
@@ -180,14 +151,15 @@ impl TraceState {
 
     /// The entries, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0
-            .iter()
-            .flat_map(|members| members.entries.iter().map(|(k, v)| (&**k, &**v)))
+        // The header is canonical: every member is `key=value`, separated by single commas.
+        self.header()
+            .split(',')
+            .filter_map(|member| member.split_once('='))
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |members| members.entries.len())
+        self.iter().count()
     }
 
     /// True when there are no entries (the header is then not sent).
@@ -197,7 +169,7 @@ impl TraceState {
 
     /// The header value: `k=v` pairs joined by `,` without spaces.
     pub fn header(&self) -> &str {
-        self.0.as_ref().map_or("", |members| &members.header)
+        self.0.as_deref().unwrap_or_default()
     }
 
     /// Sets `key` to `value` and moves it to the front. When the list would exceed 32
@@ -215,15 +187,12 @@ impl TraceState {
                 member: 0,
             });
         }
-        let mut entries = Vec::with_capacity(self.len() + 1);
-        entries.push((Box::from(key), Box::from(value)));
-        entries.extend(
-            self.iter()
-                .filter(|(k, _)| *k != key)
-                .map(|(k, v)| (Box::from(k), Box::from(v))),
-        );
-        entries.truncate(MAX_MEMBERS);
-        Ok(Self::from_entries(entries))
+        let mut header = String::with_capacity(key.len() + value.len() + 2 + self.header().len());
+        push_member(&mut header, key, value);
+        for (k, v) in self.iter().filter(|(k, _)| *k != key).take(MAX_MEMBERS - 1) {
+            push_member(&mut header, k, v);
+        }
+        Ok(Self::from_header(&header))
     }
 
     /// Removes `key`, keeping the order of the rest.
@@ -232,12 +201,87 @@ impl TraceState {
         if self.get(key).is_none() {
             return self.clone();
         }
-        let entries = self
-            .iter()
-            .filter(|(k, _)| *k != key)
-            .map(|(k, v)| (Box::from(k), Box::from(v)));
-        Self::from_entries(entries.collect())
+        let mut header = String::with_capacity(self.header().len());
+        for (k, v) in self.iter().filter(|(k, _)| *k != key) {
+            push_member(&mut header, k, v);
+        }
+        Self::from_header(&header)
     }
+}
+
+/// Appends `key=value` to a canonical header, after a `,` unless it is the first member.
+fn push_member(header: &mut String, key: &str, value: &str) {
+    if !header.is_empty() {
+        header.push(',');
+    }
+    header.push_str(key);
+    header.push('=');
+    header.push_str(value);
+}
+
+/// True when the canonical header `header` has a member named `key`.
+fn has_key(header: &[u8], key: &[u8]) -> bool {
+    header
+        .split(|&b| b == b',')
+        .any(|member| member.split(|&b| b == b'=').next() == Some(key))
+}
+
+/// Checks header lines against the grammar and the member limit.
+///
+/// With `out`, appends the canonical form to it and returns `Ok(false)`. Without, stops at the
+/// first sign that the input is not canonical (whitespace, an empty member, a repeated key)
+/// and returns `Ok(false)`, or `Ok(true)` when the one line checked is canonical; the caller
+/// then scans again with `out` to build the canonical form and report any later error.
+fn scan<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+    mut out: Option<&mut String>,
+) -> Result<bool, TraceStateError> {
+    let mut member = 0;
+    for value in values {
+        let mut start = 0;
+        for untrimmed in value.split(|&b| b == b',') {
+            let raw = trim_ows(untrimmed);
+            let prefix = &value[..start.min(value.len())];
+            start += untrimmed.len() + 1;
+            if out.is_none() && (raw.len() != untrimmed.len() || raw.is_empty()) {
+                return Ok(false);
+            }
+            if raw.is_empty() {
+                continue;
+            }
+            let fail = |kind| TraceStateError { kind, member };
+            if member == MAX_MEMBERS {
+                return Err(fail(TraceStateErrorKind::TooManyMembers));
+            }
+            let equals = raw
+                .iter()
+                .position(|&b| b == b'=')
+                .ok_or(fail(TraceStateErrorKind::MissingEquals))?;
+            let (key, value) = (&raw[..equals], &raw[equals + 1..]);
+            if !is_valid_key(key) {
+                return Err(fail(TraceStateErrorKind::InvalidKey));
+            }
+            if !is_valid_value(value) {
+                return Err(fail(TraceStateErrorKind::InvalidValue));
+            }
+            match out.as_deref_mut() {
+                None if has_key(prefix, key) => return Ok(false),
+                None => {}
+                Some(header) if !has_key(header.as_bytes(), key) => {
+                    // Both were checked to be printable ASCII above.
+                    let (Ok(key), Ok(value)) =
+                        (std::str::from_utf8(key), std::str::from_utf8(value))
+                    else {
+                        return Err(fail(TraceStateErrorKind::InvalidValue));
+                    };
+                    push_member(header, key, value);
+                }
+                Some(_) => {}
+            }
+            member += 1;
+        }
+    }
+    Ok(out.is_none())
 }
 
 impl fmt::Debug for TraceState {

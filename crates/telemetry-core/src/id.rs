@@ -112,8 +112,7 @@ macro_rules! id_type {
                 self.to_int() != 0
             }
 
-            #[doc = concat!("Parses exactly ", stringify!($len), "×2 lowercase hex digits; ",
-                                "all zeroes is an error.")]
+            #[doc = concat!("Parses exactly 2×", stringify!($len), " lowercase hex digits; all zeroes is an error.")]
             pub fn from_hex(input: &str) -> Result<Self, IdError> {
                 Self::from_hex_bytes(input.as_bytes())
             }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Smoke-fuzzes every cargo-fuzz target in fuzz/ for a short while.
+#
+# Usage (from anywhere; it works from the repository root):
+#   scripts/fuzz-smoke.sh                  # every target, 20 s each
+#   FUZZ_SECONDS=60 scripts/fuzz-smoke.sh  # longer
+#   FUZZ_TARGETS="baggage" scripts/fuzz-smoke.sh
+#
+# Needs the nightly toolchain (cargo-fuzz builds with sanitizers); installs cargo-fuzz with
+# the stable toolchain if it is missing. Each target starts from fuzz/seeds/<target>, copied
+# into fuzz/corpus/<target> (gitignored), so the corpus grows from run to run. Crashes land
+# in fuzz/artifacts/<target>/; logs in fuzz/target/fuzz-smoke/<target>.log. Exits non-zero
+# when any target fails.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+seconds=${FUZZ_SECONDS:-20}
+targets=${FUZZ_TARGETS:-traceparent tracestate baggage propagator}
+log_dir=$root/fuzz/target/fuzz-smoke
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz-smoke: cargo-fuzz is missing; installing it" >&2
+    # Outside the repository, so its pinned rust-toolchain.toml does not apply: the install
+    # uses the default (stable) toolchain.
+    (cd / && cargo install cargo-fuzz --locked)
+fi
+if ! nightly=$(rustup run nightly rustc --version 2>/dev/null); then
+    echo "fuzz-smoke: the nightly toolchain is missing; install it with" >&2
+    echo "    rustup toolchain install nightly --profile minimal" >&2
+    exit 2
+fi
+echo "fuzz-smoke: $(cargo fuzz --version), $nightly, ${seconds}s per target"
+
+mkdir -p "$log_dir"
+start=$SECONDS
+if ! cargo +nightly fuzz build >"$log_dir/build.log" 2>&1; then
+    tail -n 40 "$log_dir/build.log" >&2
+    echo "fuzz-smoke: building the fuzz targets failed (log: $log_dir/build.log)" >&2
+    exit 1
+fi
+echo "fuzz-smoke: built the fuzz targets in $((SECONDS - start))s"
+
+failed=0
+summary=()
+for target in $targets; do
+    corpus=fuzz/corpus/$target
+    log=$log_dir/$target.log
+    mkdir -p "$corpus" "fuzz/artifacts/$target"
+    if [[ -d fuzz/seeds/$target ]]; then
+        cp fuzz/seeds/"$target"/* "$corpus"/
+    fi
+    echo "fuzz-smoke: $target for ${seconds}s (log: $log)"
+    if cargo +nightly fuzz run "$target" "$corpus" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
+        runs=$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1 | awk '{print $2}')
+        summary+=("$target: ok, ${runs:-?} executions in ${seconds}s, corpus $(find "$corpus" -type f | wc -l) inputs")
+    else
+        rc=$?
+        failed=1
+        runs=$(grep -Eo '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
+        artifact=$(grep -Eo 'Test unit written to [^ ]+' "$log" | tail -n 1 | awk '{print $5}')
+        summary+=("$target: FAILED (exit $rc) after ${runs:-?} executions; input: ${artifact:-none written, see $log}")
+        grep -E 'panicked at|ERROR: (AddressSanitizer|libFuzzer)' "$log" | head -n 3 >&2 || true
+    fi
+done
+
+echo
+echo "fuzz-smoke summary:"
+printf '  %s\n' "${summary[@]}"
+exit "$failed"
