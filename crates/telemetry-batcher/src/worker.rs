@@ -1,0 +1,216 @@
+//! The worker thread: drains the ring into batches and hands them to the sink.
+//!
+//! One loop, in this order of priority: shut down (drain everything, then stop); serve flush
+//! tickets (drain up to the tail as it was when the ticket was seen); otherwise fill the batch,
+//! export it if it is full or its oldest item has waited `max_delay`, and park when there is
+//! nothing to do, with `wake_at` set so that a producer wakes it when it matters (see
+//! `batcher.rs`). Every call into the sink is wrapped in `catch_unwind`.
+
+use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread::panicking;
+use std::time::Instant;
+
+use crate::batcher::{NO_WAKE, Shared};
+use crate::sink::Sink;
+use crate::sync::{Ordering, now, park_timeout, thread};
+
+/// The worker's body; returns after the shutdown drain.
+pub(crate) fn run<T, S: Sink<T>>(shared: &Shared<T>, sink: S) {
+    let _exit = ExitGuard(shared);
+    let mut worker = Worker {
+        shared,
+        batch: Vec::with_capacity(shared.max_batch.min(shared.ring.capacity())),
+        sink,
+        oldest: None,
+        flushed: 0,
+    };
+    worker.run();
+}
+
+struct Worker<'a, T, S> {
+    shared: &'a Shared<T>,
+    /// Items taken out of the ring, not yet exported; at most `max_batch`.
+    batch: Vec<T>,
+    sink: S,
+    /// When the worker first saw the oldest item in `batch`.
+    oldest: Option<Instant>,
+    /// The last flush ticket served.
+    flushed: u64,
+}
+
+impl<T, S: Sink<T>> Worker<'_, T, S> {
+    fn run(&mut self) {
+        loop {
+            if self.shared.shutdown_requested.load(Ordering::Acquire) {
+                self.drain_all();
+                self.call_sink(S::shutdown);
+                self.report();
+                return;
+            }
+            let ticket = self.shared.flush_requested.load(Ordering::Acquire);
+            if ticket != self.flushed {
+                self.flush(ticket);
+                continue;
+            }
+            self.fill();
+            let overdue = self
+                .oldest
+                .is_some_and(|oldest| now().duration_since(oldest) >= self.shared.max_delay);
+            if self.batch.len() >= self.shared.max_batch || overdue {
+                self.export();
+            } else {
+                self.sleep();
+            }
+        }
+    }
+
+    /// Moves items from the ring into the batch until it is full or the ring is empty.
+    fn fill(&mut self) {
+        let room = self.shared.max_batch - self.batch.len();
+        if self.shared.ring.pop_batch(&mut self.batch, room) > 0 && self.oldest.is_none() {
+            self.oldest = Some(now());
+        }
+    }
+
+    /// Parks until a producer reaches `wake_at`, the oldest item is due, or a request comes.
+    fn sleep(&mut self) {
+        let ring = &self.shared.ring;
+        // Wake at the first item if there is none, else when the batch can be filled, or
+        // when the ring is half full if that comes first (a `max_batch` near or above the
+        // capacity must not leave the ring to overflow while we sleep).
+        let wanted = if self.batch.is_empty() {
+            1
+        } else {
+            (self.shared.max_batch - self.batch.len()).min((ring.capacity() / 2).max(1)) as u64
+        };
+        let wake_at = ring.head_seq().saturating_add(wanted);
+        self.shared.wake_at.store(wake_at, Ordering::Relaxed);
+        // The handshake with the producers (see `batcher.rs`): after this, a push that reaches
+        // `wake_at` either is visible here or sees `wake_at` and unparks us. The request check
+        // is redundant with std's park token (a flusher unparks after posting its ticket), but
+        // loom drops an unpark that reaches a thread while it is yielding or blocked on a
+        // lock, and the check costs two loads once per sleep.
+        if ring.sync_tail_seq() < wake_at && !self.requests_pending() {
+            match self.oldest {
+                None => thread::park(),
+                Some(oldest) => {
+                    let left = (oldest + self.shared.max_delay).saturating_duration_since(now());
+                    if !left.is_zero() {
+                        park_timeout(left);
+                    }
+                }
+            }
+        }
+        self.shared.wake_at.store(NO_WAKE, Ordering::Relaxed);
+    }
+
+    /// Whether a shutdown or a flush this worker has not served has been requested.
+    fn requests_pending(&self) -> bool {
+        self.shared.shutdown_requested.load(Ordering::Acquire)
+            || self.shared.flush_requested.load(Ordering::Acquire) != self.flushed
+    }
+
+    /// Serves flush `ticket`: exports every item accepted before the ticket was read.
+    fn flush(&mut self, ticket: u64) {
+        // Read after the ticket (Acquire), so it covers every push the flusher saw.
+        let target = self.shared.ring.tail_seq();
+        loop {
+            while self.batch.len() < self.shared.max_batch && self.shared.ring.head_seq() < target {
+                match self.shared.ring.pop() {
+                    Some(item) => self.batch.push(item),
+                    None => break,
+                }
+            }
+            let more = self.batch.len() >= self.shared.max_batch;
+            self.export();
+            if !more {
+                break;
+            }
+        }
+        self.call_sink(S::flush);
+        self.flushed = ticket;
+        let mut state = self.shared.lock_state();
+        state.flushed = state.flushed.max(ticket);
+        drop(state);
+        self.shared.state_changed.notify_all();
+    }
+
+    /// Exports everything in the ring; the ring is closed, so this ends.
+    fn drain_all(&mut self) {
+        loop {
+            let room = self.shared.max_batch - self.batch.len();
+            let moved = self.shared.ring.pop_batch(&mut self.batch, room);
+            let more = moved == room;
+            self.export();
+            if !more {
+                break;
+            }
+        }
+    }
+
+    /// Hands the batch to the sink, if there is one, and counts its fate.
+    fn export(&mut self) {
+        self.oldest = None;
+        if self.batch.is_empty() {
+            return;
+        }
+        let len = self.batch.len() as u64;
+        let (sink, batch) = (&mut self.sink, &mut self.batch);
+        let exported = catch_unwind(AssertUnwindSafe(|| {
+            sink.export(batch);
+            batch.clear();
+        }));
+        match exported {
+            Ok(()) => {
+                self.shared
+                    .outflow
+                    .exported
+                    .fetch_add(len, Ordering::Release);
+            }
+            Err(_) => {
+                self.shared.record_sink_panic(len);
+                // Whatever the sink left is lost; dropping it may panic too.
+                let leftovers = mem::take(&mut self.batch);
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(leftovers)));
+                self.batch =
+                    Vec::with_capacity(self.shared.max_batch.min(self.shared.ring.capacity()));
+            }
+        }
+    }
+
+    /// Calls `flush` or `shutdown` on the sink, surviving a panic.
+    fn call_sink(&mut self, call: fn(&mut S)) {
+        let sink = &mut self.sink;
+        let _ = catch_unwind(AssertUnwindSafe(|| call(sink)));
+    }
+
+    /// Reports the totals on stderr if anything was lost.
+    fn report(&self) {
+        let counts = self.shared.counts();
+        if counts.dropped() > 0 {
+            eprintln!(
+                "telemetry-batcher: shut down after exporting {} items; lost {}: {} to a full \
+                 buffer, {} overwritten, {} in sink panics",
+                counts.exported,
+                counts.dropped(),
+                counts.dropped_full,
+                counts.dropped_overwritten,
+                counts.dropped_sink_panic
+            );
+        }
+    }
+}
+
+/// Marks the worker stopped when it exits, normally or by panicking, and wakes the waiters.
+struct ExitGuard<'a, T>(&'a Shared<T>);
+
+impl<T> Drop for ExitGuard<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock_state();
+        state.stopped = true;
+        state.died = panicking();
+        drop(state);
+        self.0.state_changed.notify_all();
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Model-checks telemetry-batcher with loom: every interleaving of the models in
+# crates/telemetry-batcher/tests/loom.rs, up to LOOM_MAX_PREEMPTIONS preemptions per run.
+# Runs from anywhere; exits non-zero if a model fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export RUSTFLAGS="${RUSTFLAGS:-} --cfg loom"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
+# Loom's own per-model guard against runaway exploration.
+export LOOM_MAX_BRANCHES="${LOOM_MAX_BRANCHES:-10000}"
+
+cargo test --release --target-dir target/loom -p telemetry-batcher --test loom -- --test-threads=2 "$@"
