@@ -1,0 +1,8 @@
+use telemetry_macros::traced;
+
+#[traced(nmae = "typo")]
+fn handler() {}
+
+fn main() {
+    handler();
+}

@@ -1,0 +1,285 @@
+//! The batch span processor: spans go into a lock-free ring buffer on the ending thread and
+//! reach the exporter in batches on a worker thread.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use telemetry_batcher::{Batcher, BuildError, Counts, FlushError, Sink};
+use telemetry_core::env::{self, EnvSource, ProcessEnv};
+use telemetry_core::{Resource, diagnostic};
+
+use crate::error::TraceError;
+use crate::exporter::SpanExporter;
+use crate::processor::SpanProcessor;
+use crate::span_data::SpanData;
+
+/// Settings of a [`BatchSpanProcessor`], with the `OTEL_BSP_*` defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Spans held at most while waiting for export; more are dropped and counted
+    /// (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048).
+    pub max_queue_size: usize,
+    /// Most spans per export (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512; at most the queue size).
+    pub max_export_batch_size: usize,
+    /// Longest a span waits before its batch goes out (`OTEL_BSP_SCHEDULE_DELAY`, 5000 ms).
+    pub scheduled_delay: Duration,
+    /// Deadline for flushing when the processor is dropped (`OTEL_BSP_EXPORT_TIMEOUT`,
+    /// 30000 ms). Each export is bounded by the exporter's own timeout.
+    pub export_timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_millis(5000),
+            export_timeout: Duration::from_millis(30000),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// The defaults overridden by `OTEL_BSP_*` in the process environment.
+    pub fn from_env() -> Self {
+        Self::from_env_source(&ProcessEnv)
+    }
+
+    /// [`BatchConfig::from_env`] reading variables from `env`, with `prefix` `OTEL_BSP`
+    /// (spans) or `OTEL_BLRP` (log records). Zero sizes are ignored; a batch size larger
+    /// than the queue is cut to the queue size.
+    pub fn from_env_source(env: &(impl EnvSource + ?Sized)) -> Self {
+        Self::from_env_with_prefix(env, "OTEL_BSP", BatchConfig::default())
+    }
+
+    /// Reads `{prefix}_MAX_QUEUE_SIZE`, `{prefix}_MAX_EXPORT_BATCH_SIZE`,
+    /// `{prefix}_SCHEDULE_DELAY` and `{prefix}_EXPORT_TIMEOUT` over `defaults`.
+    pub fn from_env_with_prefix(
+        env: &(impl EnvSource + ?Sized),
+        prefix: &str,
+        defaults: BatchConfig,
+    ) -> Self {
+        let size = |name: &str| {
+            env::read_u64(env, &format!("{prefix}_{name}"))
+                .filter(|v| *v > 0)
+                .and_then(|v| usize::try_from(v).ok())
+        };
+        let mut config = BatchConfig {
+            max_queue_size: size("MAX_QUEUE_SIZE").unwrap_or(defaults.max_queue_size),
+            max_export_batch_size: size("MAX_EXPORT_BATCH_SIZE")
+                .unwrap_or(defaults.max_export_batch_size),
+            scheduled_delay: env::read_millis(env, &format!("{prefix}_SCHEDULE_DELAY"))
+                .unwrap_or(defaults.scheduled_delay),
+            export_timeout: env::read_millis(env, &format!("{prefix}_EXPORT_TIMEOUT"))
+                .unwrap_or(defaults.export_timeout),
+        };
+        if config.max_export_batch_size > config.max_queue_size {
+            diagnostic::report(
+                "batch processor",
+                format_args!(
+                    "{prefix}_MAX_EXPORT_BATCH_SIZE {} exceeds the queue size {}; using the queue size",
+                    config.max_export_batch_size, config.max_queue_size
+                ),
+            );
+            config.max_export_batch_size = config.max_queue_size;
+        }
+        config
+    }
+}
+
+/// Ends spans into a lock-free ring buffer without blocking the ending thread; a worker
+/// thread exports them in batches of up to `max_export_batch_size`, at least every
+/// `scheduled_delay`. A full queue drops the new span and counts it.
+#[derive(Debug)]
+pub struct BatchSpanProcessor {
+    batcher: Batcher<SpanData>,
+    resource: Arc<OnceLock<Resource>>,
+    /// Spans in batches the exporter failed to deliver. Written by the worker; read anywhere.
+    failed: Arc<AtomicU64>,
+    config: BatchConfig,
+}
+
+struct ExportSink {
+    exporter: Box<dyn SpanExporter>,
+    resource: Arc<OnceLock<Resource>>,
+    resource_sent: bool,
+    failed: Arc<AtomicU64>,
+}
+
+impl ExportSink {
+    fn send_resource(&mut self) {
+        if !self.resource_sent
+            && let Some(resource) = self.resource.get()
+        {
+            self.exporter.set_resource(resource);
+            self.resource_sent = true;
+        }
+    }
+}
+
+impl Sink<SpanData> for ExportSink {
+    fn export(&mut self, batch: &mut Vec<SpanData>) {
+        self.send_resource();
+        if let Err(error) = self.exporter.export(batch) {
+            // Relaxed: a statistic.
+            if self.failed.fetch_add(batch.len() as u64, Ordering::Relaxed) == 0 {
+                diagnostic::report(
+                    "batch span processor",
+                    format_args!("export failed: {error}"),
+                );
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Err(error) = self.exporter.force_flush() {
+            diagnostic::report(
+                "batch span processor",
+                format_args!("exporter flush failed: {error}"),
+            );
+        }
+    }
+
+    fn shutdown(&mut self) {
+        if let Err(error) = self.exporter.shutdown() {
+            diagnostic::report(
+                "batch span processor",
+                format_args!("exporter shutdown failed: {error}"),
+            );
+        }
+    }
+}
+
+/// What has passed through a [`BatchSpanProcessor`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct BatchCounts {
+    /// The queue's counts: pushed, exported, dropped by cause, queued.
+    pub queue: Counts,
+    /// Spans the exporter failed to deliver (included in `queue.exported`, which counts what
+    /// reached the exporter).
+    pub export_failed: u64,
+}
+
+fn flush_error(error: FlushError) -> TraceError {
+    match error {
+        FlushError::Timeout { timeout } => TraceError::Timeout(timeout),
+        FlushError::ShutDown => TraceError::AlreadyShutDown,
+        _ => TraceError::WorkerDied,
+    }
+}
+
+impl BatchSpanProcessor {
+    /// A processor with the `OTEL_BSP_*` settings of the process environment.
+    pub fn new(exporter: impl SpanExporter) -> Result<Self, BuildError> {
+        Self::with_config(exporter, BatchConfig::from_env())
+    }
+
+    /// A processor with explicit settings.
+    pub fn with_config(
+        exporter: impl SpanExporter,
+        config: BatchConfig,
+    ) -> Result<Self, BuildError> {
+        let resource = Arc::new(OnceLock::new());
+        let failed = Arc::new(AtomicU64::new(0));
+        let sink = ExportSink {
+            exporter: Box::new(exporter),
+            resource: Arc::clone(&resource),
+            resource_sent: false,
+            failed: Arc::clone(&failed),
+        };
+        let batcher = Batcher::builder()
+            .capacity(config.max_queue_size)
+            .max_batch(config.max_export_batch_size)
+            .max_delay(config.scheduled_delay)
+            .drop_timeout(config.export_timeout)
+            .thread_name("telemetry-span-export")
+            .build(sink)?;
+        Ok(BatchSpanProcessor {
+            batcher,
+            resource,
+            failed,
+            config,
+        })
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> BatchConfig {
+        self.config
+    }
+
+    /// What has been queued, exported and dropped so far.
+    pub fn counts(&self) -> BatchCounts {
+        BatchCounts {
+            queue: self.batcher.counts(),
+            export_failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl SpanProcessor for BatchSpanProcessor {
+    #[inline]
+    fn on_end(&self, span: SpanData) {
+        if span.span_context.is_sampled() {
+            // Err only after shutdown, when ending spans are ignored as the spec says.
+            let _ = self.batcher.push(span);
+        }
+    }
+
+    fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
+        self.batcher.force_flush(timeout).map_err(flush_error)
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<(), TraceError> {
+        let counts = self.batcher.shutdown(timeout).map_err(flush_error)?;
+        let failed = self.failed.load(Ordering::Relaxed);
+        if counts.dropped() > 0 || failed > 0 {
+            diagnostic::report(
+                "batch span processor",
+                format_args!(
+                    "shut down after {} spans: {} dropped (queue full {}, exporter panic {}), {} failed to export",
+                    counts.pushed,
+                    counts.dropped(),
+                    counts.dropped_full,
+                    counts.dropped_sink_panic,
+                    failed
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn set_resource(&self, resource: &Resource) {
+        let _ = self.resource.set(resource.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_and_environment() {
+        assert_eq!(
+            BatchConfig::from_env_source(&[] as &[(&str, &str)]),
+            BatchConfig::default()
+        );
+        let env = [
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "500"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "250"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "-1"),
+        ];
+        let config = BatchConfig::from_env_source(&env);
+        assert_eq!(config.max_queue_size, 100);
+        assert_eq!(config.max_export_batch_size, 100, "cut to the queue size");
+        assert_eq!(config.scheduled_delay, Duration::from_millis(250));
+        assert_eq!(
+            config.export_timeout,
+            Duration::from_millis(30000),
+            "a bad value is ignored"
+        );
+        let zero = BatchConfig::from_env_source(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]);
+        assert_eq!(zero.max_queue_size, 2048);
+    }
+}

@@ -1,0 +1,137 @@
+//! Errors of the tracing pipeline.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+/// Why an exporter could not deliver a batch.
+#[derive(Debug)]
+pub struct ExportError {
+    kind: ExportErrorKind,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+/// The kinds of [`ExportError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExportErrorKind {
+    /// The exporter was shut down before the call.
+    ShutDown,
+    /// The export did not finish within its deadline.
+    Timeout,
+    /// The destination refused the data for good (bad data, permission); retrying is useless.
+    Rejected,
+    /// The destination could not be reached or failed, and retries were exhausted.
+    Unavailable,
+}
+
+impl ExportError {
+    /// An error of `kind`.
+    pub fn new(kind: ExportErrorKind) -> Self {
+        ExportError { kind, source: None }
+    }
+
+    /// An error of `kind` caused by `source`.
+    pub fn with_source(
+        kind: ExportErrorKind,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        ExportError {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ExportErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            ExportErrorKind::ShutDown => "the exporter is shut down",
+            ExportErrorKind::Timeout => "the export timed out",
+            ExportErrorKind::Rejected => "the destination rejected the data",
+            ExportErrorKind::Unavailable => "the destination is unavailable",
+        };
+        match &self.source {
+            Some(source) => write!(f, "{what}: {source}"),
+            None => f.write_str(what),
+        }
+    }
+}
+
+impl StdError for ExportError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+/// Why a flush or shutdown of the tracing pipeline did not complete.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TraceError {
+    /// The deadline passed before everything was exported; nothing is lost yet, only late
+    /// (unless this was a shutdown).
+    Timeout(Duration),
+    /// The provider or processor was already shut down.
+    AlreadyShutDown,
+    /// A processor's worker thread died; what it still held is lost.
+    WorkerDied,
+    /// The exporter failed.
+    Export(ExportError),
+    /// Several processors failed; each error in registration order.
+    Multiple(Vec<TraceError>),
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Timeout(timeout) => write!(f, "not finished within {timeout:?}"),
+            TraceError::AlreadyShutDown => f.write_str("already shut down"),
+            TraceError::WorkerDied => f.write_str("the export worker thread died"),
+            TraceError::Export(error) => write!(f, "export failed: {error}"),
+            TraceError::Multiple(errors) => {
+                f.write_str("several processors failed: ")?;
+                for (i, error) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{error}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl StdError for TraceError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            TraceError::Export(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<ExportError> for TraceError {
+    fn from(error: ExportError) -> Self {
+        TraceError::Export(error)
+    }
+}
+
+/// Combines the results of several processors into one.
+pub(crate) fn combine(
+    results: impl IntoIterator<Item = Result<(), TraceError>>,
+) -> Result<(), TraceError> {
+    let mut errors: Vec<TraceError> = results.into_iter().filter_map(Result::err).collect();
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(TraceError::Multiple(errors)),
+    }
+}
