@@ -13,7 +13,7 @@ use telemetry_core::Timestamp;
 fn clock_reads(c: &mut Criterion) {
     let mut group = c.benchmark_group("clock/read");
     group.bench_function("telemetry Timestamp::now", |b| {
-        b.iter(|| black_box(Timestamp::now()))
+        b.iter(|| black_box(Timestamp::now()));
     });
     group.bench_function("std SystemTime::now", |b| {
         b.iter(|| {
@@ -23,7 +23,9 @@ fn clock_reads(c: &mut Criterion) {
             black_box(since.as_nanos() as u64)
         });
     });
-    group.bench_function("std Instant::now", |b| b.iter(|| black_box(Instant::now())));
+    group.bench_function("std Instant::now", |b| {
+        b.iter(|| black_box(Instant::now()));
+    });
     group.finish();
     eprintln!("clock source on this machine: {:?}", Timestamp::source());
 }

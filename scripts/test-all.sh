@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit, integration, doc and example tests, the
+# benchmarks in test mode, the batcher's loom models and ThreadSanitizer run, and a short
+# fuzzing pass over every parser of outside input.
+#
+# Tools beyond the stable toolchain (the nightly toolchain for fuzzing and TSAN, cargo-fuzz)
+# are installed here when missing and possible. With TELEMETRY_REQUIRE_PEERS=1 (CI sets it)
+# a tool that cannot be had fails the run instead of skipping its step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+require_peers="${TELEMETRY_REQUIRE_PEERS:-0}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
+step() {
+  local name="$1"
+  shift
+  local start=$SECONDS
+  echo "==> $name"
+  local status=0
+  "$@" 2>&1 | tee -a "$log" || status=$?
+  echo "<== $name: $((SECONDS - start)) s (exit $status)"
+  return "$status"
+}
+
+# Skips a step whose tool is missing, unless peers are required.
+missing() {
+  if [ "$require_peers" = "1" ]; then
+    echo "error: $1 is required (TELEMETRY_REQUIRE_PEERS=1) but unavailable" >&2
+    exit 1
+  fi
+  echo "warning: skipping: $1 is unavailable (set TELEMETRY_REQUIRE_PEERS=1 to fail instead)" >&2
+}
+
+step "unit, integration and example tests; benches in test mode" \
+  cargo test --workspace --all-targets
+step "doc tests" cargo test --workspace --doc
+
+step "batcher loom models" bash scripts/batcher-loom.sh
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  step "batcher under ThreadSanitizer" bash scripts/batcher-tsan.sh
+  step "fuzz smoke run" bash scripts/fuzz-smoke.sh
+else
+  missing "the nightly toolchain (ThreadSanitizer and cargo fuzz)"
+fi
+
+# One closing line over every cargo test run above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "all tests: %d passed, %d failed\n", p, f; exit (f > 0) }' "$log"
