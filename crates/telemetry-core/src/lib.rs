@@ -10,7 +10,7 @@
 //!   the `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` variables.
 //! - [`InstrumentationScope`]: which library emitted it.
 //! - [`Timestamp`]: nanoseconds since the Unix epoch, read from the TSC where that is safe.
-//! - [`env`] and [`diagnostic`]: reading `OTEL_*` variables by the spec's rules, and where
+//! - [`env`](mod@env) and [`diagnostic`]: reading `OTEL_*` variables by the spec's rules, and where
 //!   the SDK's warnings go.
 //!
 //! This crate depends on no other workspace crate; everything above builds on it.
