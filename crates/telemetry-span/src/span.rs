@@ -4,6 +4,7 @@ use std::any::Any;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use telemetry_context::{Context, ContextGuard, SpanContext};
@@ -41,6 +42,9 @@ pub(crate) struct SpanCell {
     provider: Arc<ProviderInner>,
     /// `None` once the span has ended.
     data: Mutex<Option<SpanData>>,
+    /// Set once the span has ended (after `data` became `None`). A hint only, read without
+    /// ordering: it lets the common `end()`-then-drop skip a second lock; `data` decides.
+    ended: AtomicBool,
 }
 
 impl SpanCell {
@@ -53,6 +57,7 @@ impl SpanCell {
             span_context,
             provider,
             data: Mutex::new(Some(data)),
+            ended: AtomicBool::new(false),
         }
     }
 }
@@ -276,17 +281,26 @@ impl SpanRef {
 
     /// Ends the span now. Later calls, and changes through any handle, are ignored.
     pub fn end(&self) {
-        self.end_with_timestamp(Timestamp::now());
+        // Only a span that will record reads the clock: an unsampled span's end is a branch.
+        if let Handle::Recording(cell) = &self.0
+            && !cell.ended.load(Ordering::Relaxed)
+        {
+            Self::end_cell(cell, Timestamp::now());
+        }
     }
 
     /// Ends the span at `end_time`.
     pub fn end_with_timestamp(&self, end_time: Timestamp) {
-        let Handle::Recording(cell) = &self.0 else {
-            return;
-        };
+        if let Handle::Recording(cell) = &self.0 {
+            Self::end_cell(cell, end_time);
+        }
+    }
+
+    fn end_cell(cell: &SpanCell, end_time: Timestamp) {
         let Some(mut data) = cell.data.lock().take() else {
             return;
         };
+        cell.ended.store(true, Ordering::Relaxed);
         data.end_time = end_time;
         match cell.provider.processors.as_slice() {
             [] => {}

@@ -149,12 +149,14 @@ impl<'a> SpanBuilder<'a> {
     pub fn start(self) -> Span {
         let tracer = self.tracer;
         let provider = &tracer.provider;
-        let parent_cx = match self.parent {
-            Parent::Current => Context::current(),
-            Parent::Root => Context::new(),
-            Parent::Context(cx) => cx,
+        // The whole parent context is needed only by the processors of a recording span; the
+        // decision needs just the span context, which is cheaper to read from the current one.
+        let (parent_span_context, parent_cx) = match self.parent {
+            Parent::Current => (Context::current_span_context(), None),
+            Parent::Root => (None, Some(Context::new())),
+            Parent::Context(cx) => (cx.span_context().cloned(), Some(cx)),
         };
-        let parent = parent_cx.span_context().filter(|sc| sc.is_valid());
+        let parent = parent_span_context.as_ref().filter(|sc| sc.is_valid());
         if provider.is_shut_down() {
             // A no-op span that carries the parent's context onward.
             return Span::from_ref(SpanRef::non_recording(
@@ -248,6 +250,7 @@ impl<'a> SpanBuilder<'a> {
             status: Status::Unset,
             scope: tracer.scope.clone(),
         };
+        let parent_cx = parent_cx.unwrap_or_else(Context::current);
         for processor in &provider.processors {
             processor.on_start(&mut data, &parent_cx);
         }
