@@ -1,0 +1,921 @@
+//! Metric streams: one instrument, as shaped by one view, for one reader.
+//!
+//! A synchronous stream maps attribute sets to series. The map sits behind a read-mostly
+//! lock keyed by the set's precomputed, order-independent hash; every series' cell is
+//! atomic (sums, last values) or behind its own small mutex (histograms), so concurrent
+//! measurements on existing series share the read lock and never take an exclusive one. Only
+//! a first sighting takes the write lock. Series that a bound handle holds stay in the map
+//! for the handle's life. Cumulative streams add a per-thread cache of recent series in
+//! front of the map (see [`CachedSeries`]).
+//!
+//! An asynchronous stream has no map between collections: each collection runs the
+//! callbacks, which replace the round's observations.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use telemetry_core::{KeyValue, Timestamp};
+
+use crate::attributes::{AttributeSet, MAX_ORDERED, input_order, set_hash};
+use crate::data::{
+    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
+    Metric, MetricData, Number, NumberDataPoint, Sum, Temporality,
+};
+use crate::exemplar::{Offer, Reservoir};
+use crate::exponential::ExpoState;
+use crate::number::AtomicNumber;
+use crate::view::AttributeFilter;
+
+/// The attribute that marks the overflow series.
+pub const OVERFLOW_ATTRIBUTE: &str = "otel.metric.overflow";
+
+/// The default cardinality limit per stream.
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
+
+/// A stream's aggregation, resolved from the view and the instrument kind.
+#[derive(Clone, Debug)]
+pub(crate) enum Aggregator {
+    Sum {
+        monotonic: bool,
+    },
+    LastValue,
+    Histogram {
+        bounds: Arc<[f64]>,
+        min_max: bool,
+        sum: bool,
+    },
+    Exponential {
+        max_size: usize,
+        max_scale: i32,
+        min_max: bool,
+        sum: bool,
+    },
+}
+
+/// What identifies a stream in the output.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamIdentity {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) unit: String,
+}
+
+/// Everything a stream is configured with.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamSettings {
+    pub(crate) identity: StreamIdentity,
+    pub(crate) aggregator: Aggregator,
+    pub(crate) temporality: Temporality,
+    pub(crate) filter: Option<AttributeFilter>,
+    pub(crate) limit: usize,
+    pub(crate) exemplars: bool,
+    /// Whether values are floats (decides how sums are decoded).
+    pub(crate) float: bool,
+}
+
+#[derive(Debug)]
+struct HistogramState {
+    counts: Vec<u64>,
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl HistogramState {
+    fn new(buckets: usize) -> Self {
+        HistogramState {
+            counts: vec![0; buckets],
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Cell {
+    Sum(AtomicNumber),
+    LastValue(AtomicNumber),
+    Histogram(Mutex<HistogramState>),
+    Exponential(Mutex<ExpoState>),
+}
+
+/// One attribute set's aggregate.
+#[derive(Debug)]
+pub(crate) struct Series {
+    attributes: AttributeSet,
+    cell: Cell,
+    /// Set by every measurement, cleared by a delta collection; tells which series have data
+    /// for the interval. Relaxed: a measurement racing a collection lands in this interval or
+    /// the next, and the flag at worst reports a zero point once.
+    touched: AtomicBool,
+    /// When the series was created: the start of its cumulative points.
+    start: Timestamp,
+    reservoir: Option<Mutex<Reservoir>>,
+}
+
+impl Series {
+    fn new(attributes: AttributeSet, settings: &StreamSettings) -> Self {
+        let (cell, reservoir) = match &settings.aggregator {
+            Aggregator::Sum { .. } => (
+                Cell::Sum(AtomicNumber::default()),
+                Some(Reservoir::sampling()),
+            ),
+            Aggregator::LastValue => (
+                Cell::LastValue(AtomicNumber::default()),
+                Some(Reservoir::sampling()),
+            ),
+            Aggregator::Histogram { bounds, .. } => (
+                Cell::Histogram(Mutex::new(HistogramState::new(bounds.len() + 1))),
+                Some(Reservoir::aligned(bounds.len() + 1)),
+            ),
+            Aggregator::Exponential {
+                max_size,
+                max_scale,
+                ..
+            } => (
+                Cell::Exponential(Mutex::new(ExpoState::new(*max_size, *max_scale))),
+                Some(Reservoir::sampling()),
+            ),
+        };
+        Series {
+            attributes,
+            cell,
+            touched: AtomicBool::new(false),
+            start: Timestamp::now(),
+            reservoir: reservoir.filter(|_| settings.exemplars).map(Mutex::new),
+        }
+    }
+}
+
+/// A pass-through hasher: map keys are already hashes.
+#[derive(Default)]
+struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type SeriesMap = HashMap<u64, Vec<Arc<Series>>, BuildHasherDefault<PrehashedHasher>>;
+
+#[derive(Debug, Default)]
+struct Table {
+    map: SeriesMap,
+    /// Series in `map`, compared against the limit.
+    len: usize,
+}
+
+/// Source of [`SyncStream`] ids. Relaxed: only uniqueness matters.
+static NEXT_STREAM_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Entries of each thread's cache of recently used series.
+const RECENT_SLOTS: usize = 8;
+
+/// A series this thread recorded into, keyed by the address of the attribute slice it was
+/// given. Callers usually record with the same array (a constant, or one built at the same
+/// stack slot in a loop), so the next call finds its series without hashing or locking; the
+/// attributes are still compared, so a reused address with other contents just misses.
+///
+/// Only cumulative streams use it: they never forget a series, so a cached one is never
+/// orphaned. (Delta streams forget idle series, which a cache held by some idle thread would
+/// otherwise pin.)
+struct CachedSeries {
+    stream: u64,
+    input: usize,
+    /// Where each input attribute sits in the series' sorted set, so a hit compares
+    /// position by position.
+    order: [u8; MAX_ORDERED],
+    series: Arc<Series>,
+}
+
+thread_local! {
+    static RECENT: RefCell<[Option<CachedSeries>; RECENT_SLOTS]> =
+        const { RefCell::new([const { None }; RECENT_SLOTS]) };
+}
+
+/// A synchronous instrument's stream.
+#[derive(Debug)]
+pub(crate) struct SyncStream {
+    pub(crate) settings: StreamSettings,
+    /// Unique for the process's life, unlike an address, so thread caches never mix streams.
+    id: u64,
+    /// Whether recording goes through the threads' caches of recent series: only for
+    /// cumulative streams. A cached series cannot be forgotten, and a delta stream must be
+    /// free to forget idle series however many threads once recorded into them.
+    thread_cache: bool,
+    table: RwLock<Table>,
+    /// The series without attributes, outside the map: the commonest case skips hashing.
+    empty: Arc<Series>,
+    overflow: Arc<Series>,
+    /// The previous collection's time: the start of delta points.
+    last_collect: Mutex<Timestamp>,
+}
+
+impl SyncStream {
+    pub(crate) fn new(settings: StreamSettings) -> Self {
+        let empty = Arc::new(Series::new(AttributeSet::empty(), &settings));
+        let overflow = Arc::new(Series::new(
+            AttributeSet::new(&[KeyValue::new(OVERFLOW_ATTRIBUTE, true)]),
+            &settings,
+        ));
+        SyncStream {
+            thread_cache: settings.temporality == Temporality::Cumulative,
+            settings,
+            id: NEXT_STREAM_ID.fetch_add(1, Ordering::Relaxed),
+            table: RwLock::new(Table::default()),
+            empty,
+            overflow,
+            last_collect: Mutex::new(Timestamp::now()),
+        }
+    }
+
+    /// Records a measurement whose value is valid for the instrument.
+    #[inline]
+    pub(crate) fn record(&self, value: Number, attributes: &[KeyValue], offer: Option<&Offer<'_>>) {
+        if attributes.is_empty() {
+            return self.record_into(&self.empty, value, offer);
+        }
+        if let Some(filter) = &self.settings.filter {
+            let kept: Vec<KeyValue> = attributes
+                .iter()
+                .filter(|a| filter.keeps(a))
+                .cloned()
+                .collect();
+            return self.record_unfiltered(value, &kept, offer);
+        }
+        self.record_unfiltered(value, attributes, offer);
+    }
+
+    fn record_unfiltered(&self, value: Number, attributes: &[KeyValue], offer: Option<&Offer<'_>>) {
+        if attributes.is_empty() {
+            return self.record_into(&self.empty, value, offer);
+        }
+        let input = attributes.as_ptr().addr();
+        let slot = ((input >> 4) ^ self.id as usize) % RECENT_SLOTS;
+        let hit = self.thread_cache
+            && RECENT
+                .try_with(|recent| {
+                    let Ok(recent) = recent.try_borrow() else {
+                        return false;
+                    };
+                    match &recent[slot] {
+                        Some(cached)
+                            if cached.stream == self.id
+                                && cached.input == input
+                                && cached
+                                    .series
+                                    .attributes
+                                    .matches_in_order(attributes, &cached.order) =>
+                        {
+                            self.record_into(&cached.series, value, offer);
+                            true
+                        }
+                        _ => false,
+                    }
+                })
+                .unwrap_or(false);
+        if hit {
+            return;
+        }
+        let hash = set_hash(attributes);
+        let found = {
+            let table = self.table.read();
+            let found = table.map.get(&hash).and_then(|bucket| {
+                bucket
+                    .iter()
+                    .find(|s| s.attributes.matches_unsorted(attributes))
+            });
+            if let Some(series) = found {
+                self.record_into(series, value, offer);
+            }
+            found.cloned()
+        };
+        let series = match found {
+            Some(series) => series,
+            None => {
+                let series = self.series_for(AttributeSet::new(attributes));
+                self.record_into(&series, value, offer);
+                if Arc::ptr_eq(&series, &self.overflow) {
+                    return;
+                }
+                series
+            }
+        };
+        if !self.thread_cache {
+            return;
+        }
+        let Some(order) = input_order(&series.attributes, attributes) else {
+            return;
+        };
+        let entry = CachedSeries {
+            stream: self.id,
+            input,
+            order,
+            series,
+        };
+        // A thread being torn down, or a nested call, simply skips the cache.
+        let _ = RECENT.try_with(|recent| {
+            if let Ok(mut recent) = recent.try_borrow_mut() {
+                recent[slot] = Some(entry);
+            }
+        });
+    }
+
+    /// The series of a normalized set, created if there is room, else the overflow series.
+    fn series_for(&self, set: AttributeSet) -> Arc<Series> {
+        if set.as_slice().is_empty() {
+            return Arc::clone(&self.empty);
+        }
+        let find = |table: &Table| {
+            table
+                .map
+                .get(&set.hash())
+                .and_then(|bucket| bucket.iter().find(|s| s.attributes.same_as(&set)))
+                .cloned()
+        };
+        if let Some(series) = find(&self.table.read()) {
+            return series;
+        }
+        let mut table = self.table.write();
+        if let Some(series) = find(&table) {
+            return series;
+        }
+        if table.len >= self.settings.limit {
+            return Arc::clone(&self.overflow);
+        }
+        let series = Arc::new(Series::new(set, &self.settings));
+        table.len += 1;
+        table
+            .map
+            .entry(series.attributes.hash())
+            .or_default()
+            .push(Arc::clone(&series));
+        series
+    }
+
+    /// The series a bound handle keeps.
+    pub(crate) fn bind(&self, attributes: &[KeyValue]) -> Arc<Series> {
+        let kept: Vec<KeyValue> = match &self.settings.filter {
+            Some(filter) => attributes
+                .iter()
+                .filter(|a| filter.keeps(a))
+                .cloned()
+                .collect(),
+            None => attributes.to_vec(),
+        };
+        self.series_for(AttributeSet::new(&kept))
+    }
+
+    #[inline]
+    pub(crate) fn record_into(&self, series: &Series, value: Number, offer: Option<&Offer<'_>>) {
+        let bucket = match &series.cell {
+            Cell::Sum(sum) => {
+                sum.add(value);
+                0
+            }
+            Cell::LastValue(last) => {
+                last.store(value);
+                0
+            }
+            Cell::Histogram(state) => {
+                let Aggregator::Histogram { bounds, .. } = &self.settings.aggregator else {
+                    return;
+                };
+                let v = value.as_f64();
+                // Upper-inclusive buckets: the first boundary >= v.
+                let bucket = bounds.partition_point(|&b| b < v);
+                let mut state = state.lock();
+                state.counts[bucket] += 1;
+                state.count += 1;
+                state.sum += v;
+                state.min = state.min.min(v);
+                state.max = state.max.max(v);
+                bucket
+            }
+            Cell::Exponential(state) => {
+                state.lock().record(value.as_f64());
+                0
+            }
+        };
+        if !series.touched.load(Ordering::Relaxed) {
+            series.touched.store(true, Ordering::Relaxed);
+        }
+        if let (Some(reservoir), Some(offer)) = (&series.reservoir, offer) {
+            reservoir
+                .lock()
+                .offer(offer, bucket, self.settings.filter.as_ref());
+        }
+    }
+
+    /// Builds this collection's metric; `None` when the stream has nothing to report.
+    pub(crate) fn collect(&self, now: Timestamp) -> Option<Metric> {
+        let delta = self.settings.temporality == Temporality::Delta;
+        let interval_start = std::mem::replace(&mut *self.last_collect.lock(), now);
+        let mut points = PointsBuilder::new(&self.settings, now);
+        let mut visit = |series: &Arc<Series>| {
+            let touched = if delta {
+                series.touched.swap(false, Ordering::Relaxed)
+            } else {
+                series.touched.load(Ordering::Relaxed)
+            };
+            if touched {
+                let start = if delta { interval_start } else { series.start };
+                points.push(series, start, delta);
+            }
+            touched
+        };
+        visit(&self.empty);
+        if delta {
+            // Delta drops series idle for a whole interval, unless a bound handle holds them,
+            // so memory follows the active attribute sets. The write lock makes the strong
+            // count exact: no recording thread can be inside a series it looked up.
+            let mut table = self.table.write();
+            let mut removed = 0;
+            table.map.retain(|_, bucket| {
+                bucket.retain(|series| {
+                    let keep = visit(series) || Arc::strong_count(series) > 1;
+                    removed += usize::from(!keep);
+                    keep
+                });
+                !bucket.is_empty()
+            });
+            table.len -= removed;
+        } else {
+            let table = self.table.read();
+            table.map.values().flatten().for_each(|series| {
+                visit(series);
+            });
+        }
+        visit(&self.overflow);
+        points.finish()
+    }
+}
+
+/// Collects points of one kind while visiting series.
+struct PointsBuilder<'a> {
+    settings: &'a StreamSettings,
+    now: Timestamp,
+    numbers: Vec<NumberDataPoint>,
+    histograms: Vec<HistogramDataPoint>,
+    exponentials: Vec<ExponentialHistogramDataPoint>,
+}
+
+impl<'a> PointsBuilder<'a> {
+    fn new(settings: &'a StreamSettings, now: Timestamp) -> Self {
+        PointsBuilder {
+            settings,
+            now,
+            numbers: Vec::new(),
+            histograms: Vec::new(),
+            exponentials: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, series: &Series, start_time: Timestamp, reset: bool) {
+        let exemplars = series
+            .reservoir
+            .as_ref()
+            .map(|r| r.lock().drain())
+            .unwrap_or_default();
+        let attributes = series.attributes.as_slice().to_vec();
+        let time = self.now;
+        match (&series.cell, &self.settings.aggregator) {
+            (Cell::Sum(sum), _) => {
+                let value = if reset {
+                    sum.take(self.settings.float)
+                } else {
+                    sum.load(self.settings.float)
+                };
+                self.numbers.push(NumberDataPoint {
+                    attributes,
+                    start_time,
+                    time,
+                    value,
+                    exemplars,
+                });
+            }
+            (Cell::LastValue(last), _) => self.numbers.push(NumberDataPoint {
+                attributes,
+                start_time,
+                time,
+                value: last.load(self.settings.float),
+                exemplars,
+            }),
+            (
+                Cell::Histogram(state),
+                Aggregator::Histogram {
+                    bounds,
+                    min_max,
+                    sum,
+                },
+            ) => {
+                let mut state = state.lock();
+                let fresh = HistogramState::new(bounds.len() + 1);
+                let snapshot = if reset {
+                    std::mem::replace(&mut *state, fresh)
+                } else {
+                    HistogramState {
+                        counts: state.counts.clone(),
+                        ..*state
+                    }
+                };
+                drop(state);
+                let has_values = snapshot.count > 0;
+                self.histograms.push(HistogramDataPoint {
+                    attributes,
+                    start_time,
+                    time,
+                    count: snapshot.count,
+                    sum: sum.then_some(snapshot.sum),
+                    min: (*min_max && has_values).then_some(snapshot.min),
+                    max: (*min_max && has_values).then_some(snapshot.max),
+                    bounds: bounds.to_vec(),
+                    bucket_counts: snapshot.counts,
+                    exemplars,
+                });
+            }
+            (Cell::Exponential(state), Aggregator::Exponential { min_max, sum, .. }) => {
+                let mut state = state.lock();
+                let has_values = state.count > 0;
+                self.exponentials.push(ExponentialHistogramDataPoint {
+                    attributes,
+                    start_time,
+                    time,
+                    count: state.count,
+                    sum: sum.then_some(state.sum),
+                    min: (*min_max && has_values).then_some(state.min),
+                    max: (*min_max && has_values).then_some(state.max),
+                    scale: state.scale,
+                    zero_count: state.zero_count,
+                    zero_threshold: 0.0,
+                    positive: state.positive(),
+                    negative: state.negative(),
+                    exemplars,
+                });
+                if reset {
+                    state.reset();
+                }
+            }
+            // A cell always matches its stream's aggregator; nothing to report otherwise.
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> Option<Metric> {
+        let temporality = self.settings.temporality;
+        let data = match &self.settings.aggregator {
+            Aggregator::Sum { monotonic } => {
+                if self.numbers.is_empty() {
+                    return None;
+                }
+                MetricData::Sum(Sum {
+                    points: self.numbers,
+                    temporality,
+                    is_monotonic: *monotonic,
+                })
+            }
+            Aggregator::LastValue => {
+                if self.numbers.is_empty() {
+                    return None;
+                }
+                MetricData::Gauge(Gauge {
+                    points: self.numbers,
+                })
+            }
+            Aggregator::Histogram { .. } => {
+                if self.histograms.is_empty() {
+                    return None;
+                }
+                MetricData::Histogram(Histogram {
+                    points: self.histograms,
+                    temporality,
+                })
+            }
+            Aggregator::Exponential { .. } => {
+                if self.exponentials.is_empty() {
+                    return None;
+                }
+                MetricData::ExponentialHistogram(ExponentialHistogram {
+                    points: self.exponentials,
+                    temporality,
+                })
+            }
+        };
+        let identity = &self.settings.identity;
+        Some(Metric {
+            name: identity.name.clone(),
+            description: identity.description.clone(),
+            unit: identity.unit.clone(),
+            data,
+        })
+    }
+}
+
+/// Observed values by attribute set, with a hash index so that thousands of observed sets
+/// stay linear to collect.
+#[derive(Debug, Default)]
+struct Observations {
+    index: HashMap<u64, Vec<usize>, BuildHasherDefault<PrehashedHasher>>,
+    entries: Vec<(AttributeSet, Number)>,
+}
+
+impl Observations {
+    fn position(&self, set: &AttributeSet) -> Option<usize> {
+        self.index
+            .get(&set.hash())?
+            .iter()
+            .copied()
+            .find(|&i| self.entries[i].0.same_as(set))
+    }
+
+    fn get(&self, set: &AttributeSet) -> Option<Number> {
+        self.position(set).map(|i| self.entries[i].1)
+    }
+
+    /// Combines `value` into the set's entry, or adds the entry.
+    fn merge(
+        &mut self,
+        set: AttributeSet,
+        value: Number,
+        combine: impl Fn(Number, Number) -> Number,
+    ) {
+        match self.position(&set) {
+            Some(i) => self.entries[i].1 = combine(self.entries[i].1, value),
+            None => {
+                self.index
+                    .entry(set.hash())
+                    .or_default()
+                    .push(self.entries.len());
+                self.entries.push((set, value));
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// An asynchronous instrument's stream: sums or last values reported by callbacks.
+#[derive(Debug)]
+pub(crate) struct AsyncStream {
+    pub(crate) settings: StreamSettings,
+    /// This round's observations.
+    round: Mutex<Observations>,
+    /// For delta sums: the previous round's cumulative values, to subtract.
+    previous: Mutex<Observations>,
+    created: Timestamp,
+    last_collect: Mutex<Timestamp>,
+}
+
+impl AsyncStream {
+    pub(crate) fn new(settings: StreamSettings) -> Self {
+        let now = Timestamp::now();
+        AsyncStream {
+            settings,
+            round: Mutex::new(Observations::default()),
+            previous: Mutex::new(Observations::default()),
+            created: now,
+            last_collect: Mutex::new(now),
+        }
+    }
+
+    /// Records one callback observation.
+    pub(crate) fn observe(&self, value: Number, attributes: &[KeyValue]) {
+        let set = match &self.settings.filter {
+            Some(filter) => {
+                let kept: Vec<KeyValue> = attributes
+                    .iter()
+                    .filter(|a| filter.keeps(a))
+                    .cloned()
+                    .collect();
+                AttributeSet::new(&kept)
+            }
+            None => AttributeSet::new(attributes),
+        };
+        // With a view that drops attributes, several observed sets fold into one: sums add
+        // up, gauges keep the last. A set observed twice in a round keeps the last value.
+        let folding = self.settings.filter.is_some();
+        let sum = matches!(self.settings.aggregator, Aggregator::Sum { .. });
+        let combine =
+            move |old: Number, new: Number| if sum && folding { add(old, new) } else { new };
+        let mut round = self.round.lock();
+        if round.len() >= self.settings.limit && round.position(&set).is_none() {
+            // Past the limit the first-observed sets keep their series.
+            let overflow = AttributeSet::new(&[KeyValue::new(OVERFLOW_ATTRIBUTE, true)]);
+            round.merge(
+                overflow,
+                value,
+                move |old, new| if sum { add(old, new) } else { new },
+            );
+            return;
+        }
+        round.merge(set, value, combine);
+    }
+
+    /// Builds this round's metric from what the callbacks observed.
+    pub(crate) fn collect(&self, now: Timestamp) -> Option<Metric> {
+        let round = std::mem::take(&mut *self.round.lock());
+        let interval_start = std::mem::replace(&mut *self.last_collect.lock(), now);
+        let delta = self.settings.temporality == Temporality::Delta;
+        let mut previous = self.previous.lock();
+        let start_time = if delta { interval_start } else { self.created };
+        let points: Vec<NumberDataPoint> = round
+            .entries
+            .iter()
+            .map(|(set, value)| {
+                let value = match self.settings.aggregator {
+                    Aggregator::Sum { .. } if delta => previous
+                        .get(set)
+                        .map_or(*value, |before| subtract(*value, before)),
+                    _ => *value,
+                };
+                NumberDataPoint {
+                    attributes: set.as_slice().to_vec(),
+                    start_time,
+                    time: now,
+                    value,
+                    exemplars: Vec::new(),
+                }
+            })
+            .collect();
+        if delta {
+            *previous = round;
+        }
+        if points.is_empty() {
+            return None;
+        }
+        let data = match self.settings.aggregator {
+            Aggregator::Sum { monotonic } => MetricData::Sum(Sum {
+                points,
+                temporality: self.settings.temporality,
+                is_monotonic: monotonic,
+            }),
+            _ => MetricData::Gauge(Gauge { points }),
+        };
+        let identity = &self.settings.identity;
+        Some(Metric {
+            name: identity.name.clone(),
+            description: identity.description.clone(),
+            unit: identity.unit.clone(),
+            data,
+        })
+    }
+}
+
+fn add(a: Number, b: Number) -> Number {
+    match (a, b) {
+        (Number::I64(a), Number::I64(b)) => Number::I64(a.wrapping_add(b)),
+        (a, b) => Number::F64(a.as_f64() + b.as_f64()),
+    }
+}
+
+fn subtract(a: Number, b: Number) -> Number {
+    match (a, b) {
+        (Number::I64(a), Number::I64(b)) => Number::I64(a.wrapping_sub(b)),
+        (a, b) => Number::F64(a.as_f64() - b.as_f64()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::DEFAULT_HISTOGRAM_BOUNDARIES;
+
+    fn settings(aggregator: Aggregator, temporality: Temporality) -> StreamSettings {
+        StreamSettings {
+            identity: StreamIdentity {
+                name: "s".to_owned(),
+                description: String::new(),
+                unit: String::new(),
+            },
+            aggregator,
+            temporality,
+            filter: None,
+            limit: DEFAULT_CARDINALITY_LIMIT,
+            exemplars: false,
+            float: true,
+        }
+    }
+
+    fn histogram_counts(metric: &Metric) -> Vec<u64> {
+        match &metric.data {
+            MetricData::Histogram(h) => h.points[0].bucket_counts.clone(),
+            other => panic!("not a histogram: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bucket_edges_are_upper_inclusive() {
+        // (value, bucket index) with the default boundaries.
+        let table = [
+            (-1.0, 0),
+            (0.0, 0),
+            (1e-9, 1),
+            (5.0, 1),
+            (5.000_000_1, 2),
+            (10.0, 2),
+            (10_000.0, 14),
+            (10_001.0, 15),
+            (f64::MAX, 15),
+        ];
+        let bounds: Arc<[f64]> = DEFAULT_HISTOGRAM_BOUNDARIES.into();
+        for (value, bucket) in table {
+            let stream = SyncStream::new(settings(
+                Aggregator::Histogram {
+                    bounds: Arc::clone(&bounds),
+                    min_max: true,
+                    sum: true,
+                },
+                Temporality::Cumulative,
+            ));
+            stream.record(Number::F64(value), &[], None);
+            let metric = stream.collect(Timestamp::now()).expect("a point");
+            let counts = histogram_counts(&metric);
+            assert_eq!(counts.len(), 16);
+            let mut expected = vec![0; 16];
+            expected[bucket] = 1;
+            assert_eq!(counts, expected, "value {value}");
+        }
+    }
+
+    #[test]
+    fn a_reused_attribute_array_never_hits_a_stale_series() {
+        let mut config = settings(Aggregator::Sum { monotonic: true }, Temporality::Cumulative);
+        config.float = false;
+        let stream = SyncStream::new(config);
+        // One array, one address, changing contents: the thread cache keys on the address
+        // and must compare the contents.
+        let mut attributes = [KeyValue::new("k", 0i64), KeyValue::new("a", "x")];
+        for i in 0..100i64 {
+            attributes[0] = KeyValue::new("k", i % 3);
+            if i % 10 == 0 {
+                attributes.swap(0, 1);
+                stream.record(Number::I64(1), &attributes, None);
+                attributes.swap(0, 1);
+            } else {
+                stream.record(Number::I64(1), &attributes, None);
+            }
+        }
+        let metric = stream.collect(Timestamp::now()).expect("points");
+        let MetricData::Sum(sum) = metric.data else {
+            panic!("not a sum");
+        };
+        let mut counts: Vec<(i64, i64)> = sum
+            .points
+            .iter()
+            .map(|p| {
+                let k = p.attributes[1].value.as_i64().unwrap_or(-1);
+                let Number::I64(count) = p.value else {
+                    return (k, -1);
+                };
+                (k, count)
+            })
+            .collect();
+        counts.sort_unstable();
+        assert_eq!(counts, vec![(0, 34), (1, 33), (2, 33)]);
+    }
+
+    #[test]
+    fn empty_attributes_and_overflow_are_separate_series() {
+        let mut config = settings(Aggregator::Sum { monotonic: true }, Temporality::Cumulative);
+        config.limit = 2;
+        config.float = false;
+        let stream = SyncStream::new(config);
+        for i in 0..5i64 {
+            stream.record(Number::I64(1), &[KeyValue::new("i", i)], None);
+        }
+        stream.record(Number::I64(10), &[], None);
+        let metric = stream.collect(Timestamp::now()).expect("points");
+        let MetricData::Sum(sum) = metric.data else {
+            panic!("not a sum");
+        };
+        let values: Vec<(Vec<KeyValue>, Number)> = sum
+            .points
+            .into_iter()
+            .map(|p| (p.attributes, p.value))
+            .collect();
+        assert_eq!(values.len(), 4);
+        assert!(values.contains(&(vec![], Number::I64(10))));
+        assert!(values.contains(&(
+            vec![KeyValue::new(OVERFLOW_ATTRIBUTE, true)],
+            Number::I64(3)
+        )));
+    }
+}
