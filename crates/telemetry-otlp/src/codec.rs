@@ -1,0 +1,88 @@
+//! The entry points: encoding spans (with the reusable state that groups them by scope) and
+//! decoding requests.
+
+use telemetry_core::Resource;
+use telemetry_span::SpanData;
+
+use crate::error::{DecodeError, JsonError};
+use crate::json;
+use crate::proto;
+use crate::traces::TracesData;
+
+/// Encodes batches of [`SpanData`] as OTLP `ExportTraceServiceRequest`s, in protobuf or
+/// OTLP/JSON, appending to a caller-owned buffer.
+///
+/// Spans are grouped under one `ResourceSpans` and, within it, one `ScopeSpans` per distinct
+/// instrumentation scope, in the order scopes first appear in the batch; spans keep their
+/// batch order within their scope. An empty batch writes nothing (an empty request), since
+/// OTLP senders should not send empty envelopes.
+///
+/// Keep one encoder and one buffer per exporter: after the first batches neither allocates.
+#[derive(Debug, Default)]
+pub struct TraceEncoder {
+    /// Index of the first span of each distinct scope, in first-seen order. Batches hold a
+    /// handful of scopes, so a linear search beats hashing.
+    scopes: Vec<usize>,
+}
+
+impl TraceEncoder {
+    /// An encoder with no scratch space yet.
+    pub fn new() -> Self {
+        TraceEncoder::default()
+    }
+
+    /// Appends the protobuf encoding of `spans` from `resource` to `out`.
+    pub fn encode(&mut self, resource: &Resource, spans: &[SpanData], out: &mut Vec<u8>) {
+        self.group(spans);
+        proto::trace::write_request(out, resource, spans, &self.scopes);
+    }
+
+    /// Appends the OTLP/JSON encoding of `spans` from `resource` to `out`.
+    pub fn encode_json(&mut self, resource: &Resource, spans: &[SpanData], out: &mut Vec<u8>) {
+        self.group(spans);
+        json::trace::write_request(out, resource, spans, &self.scopes);
+    }
+
+    fn group(&mut self, spans: &[SpanData]) {
+        self.scopes.clear();
+        for (index, span) in spans.iter().enumerate() {
+            if !self
+                .scopes
+                .iter()
+                .any(|&first| spans[first].scope == span.scope)
+            {
+                self.scopes.push(index);
+            }
+        }
+    }
+}
+
+/// Appends the protobuf encoding of `data` to `out`, envelope for envelope (empty ones
+/// included), so that decoding and re-encoding a request keeps its shape.
+pub fn encode_traces_data(data: &TracesData, out: &mut Vec<u8>) {
+    proto::trace::write_traces_data(out, data);
+}
+
+/// Appends the OTLP/JSON encoding of `data` to `out`, envelope for envelope.
+pub fn encode_traces_data_json(data: &TracesData, out: &mut Vec<u8>) {
+    json::trace::write_traces_data(out, data);
+}
+
+/// Decodes a protobuf `ExportTraceServiceRequest` (or `TracesData`, which has the same
+/// fields).
+///
+/// Unknown fields are skipped. Truncated or malformed input, ids of the wrong length or all
+/// zeroes, an invalid `trace_state`, unknown enum values and nesting deeper than 256
+/// messages are errors that say where they are. See the crate docs on untrusted input.
+pub fn decode_traces(input: &[u8]) -> Result<TracesData, DecodeError> {
+    proto::trace::read_request(input)
+}
+
+/// Decodes an OTLP/JSON `ExportTraceServiceRequest`.
+///
+/// Unknown keys are ignored, 64-bit integers may be strings or numbers, ids are hex in
+/// either case; enum names (rather than numbers) are rejected, as the OTLP spec forbids
+/// them.
+pub fn decode_traces_json(input: &[u8]) -> Result<TracesData, JsonError> {
+    json::trace::read_request(input)
+}

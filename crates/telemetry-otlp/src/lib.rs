@@ -1,0 +1,81 @@
+//! OTLP, by hand: protobuf and OTLP/JSON encoders and decoders for the requests that carry
+//! telemetry to a collector (and that the dashboard receives).
+//!
+//! - [`TraceEncoder`] writes a batch of [`SpanData`](telemetry_span::SpanData) from one
+//!   [`Resource`](telemetry_core::Resource) as an `ExportTraceServiceRequest`, grouped by
+//!   instrumentation scope, into a caller-owned `Vec<u8>`: protobuf with
+//!   [`TraceEncoder::encode`], OTLP/JSON with [`TraceEncoder::encode_json`].
+//! - [`decode_traces`] and [`decode_traces_json`] read a request back into [`TracesData`]:
+//!   [`ResourceSpans`] holding [`ScopeSpans`] holding `SpanData`, the same types the
+//!   exporters receive. [`encode_traces_data`] and [`encode_traces_data_json`] write such a
+//!   value back, envelope for envelope. [`decode_traces`] decodes strings that repeat within
+//!   a request (attribute keys, span names, short values) once and shares them as
+//!   `Arc<str>`, so a store of decoded spans keeps one copy of each key.
+//! - [`DecodeError`] and [`JsonError`] say what was wrong and where: a byte offset with the
+//!   message and field for protobuf, a path such as `resourceSpans[0].scopeSpans[0].spans[2].traceId`
+//!   for JSON.
+//!
+//! The design decision: no generated code and no intermediate message structs. The encoder
+//! walks `SpanData` once and writes each field straight into the buffer, reserving the
+//! length prefix of a nested message by a size-class guess and patching it afterwards
+//! (the reasoning is in `proto/wire.rs`); prost's path (convert to its structs, compute
+//! every nested length, then write) allocates per span and walks every value once per
+//! enclosing level. Metrics and logs will sit beside traces in `proto/` and `json/`, on the
+//! same wire primitives and common messages.
+//!
+//! # Example
+//!
+//! ```
+//! use telemetry_core::{KeyValue, Resource};
+//! use telemetry_span::{InMemorySpanExporter, TracerProvider};
+//! use telemetry_otlp::{TraceEncoder, decode_traces, decode_traces_json};
+//!
+//! let exporter = InMemorySpanExporter::new();
+//! let provider = TracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+//! provider.tracer("checkout").in_span("charge", |span| {
+//!     span.set_attribute(KeyValue::new("amount", 42i64));
+//! });
+//! let spans = exporter.finished_spans();
+//! let resource = Resource::builder().with_service_name("shop").build();
+//!
+//! let mut encoder = TraceEncoder::new();
+//! let mut buf = Vec::new();
+//! encoder.encode(&resource, &spans, &mut buf);
+//! let decoded = decode_traces(&buf)?;
+//! let resource_spans = &decoded.resource_spans[0];
+//! assert_eq!(resource_spans.resource.service_name(), Some("shop"));
+//! assert_eq!(resource_spans.scope_spans[0].spans, spans);
+//!
+//! buf.clear();
+//! encoder.encode_json(&resource, &spans, &mut buf);
+//! assert_eq!(decode_traces_json(&buf)?, decoded);
+//! provider.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Untrusted input
+//!
+//! The decoders take bytes from other processes, possibly hostile. They never panic and never
+//! index out of bounds; every length is checked against the bytes that remain before it is
+//! used, and no buffer is sized from a length field, so memory grows only as data actually
+//! decodes: at most a constant factor of the input (the worst case is an empty attribute or
+//! event, two bytes on the wire, becoming a struct of a few dozen bytes). Nesting is limited to
+//! 256 protobuf messages and 256 JSON arrays and objects, which bounds recursion;
+//! resources are limited to 1024 attributes. Varints longer than ten bytes, truncated
+//! values, invalid wire types, unmatched groups, ids of the wrong length or all zeroes,
+//! invalid `trace_state`s, non-UTF-8 strings and unknown enum values are typed errors.
+//! Unknown fields of every wire type, groups included, are skipped. Callers should still cap
+//! the request size (OTLP suggests 64 MiB before decompression) before decoding.
+#![forbid(unsafe_code)]
+
+mod codec;
+mod error;
+mod json;
+mod proto;
+mod traces;
+
+pub use codec::{
+    TraceEncoder, decode_traces, decode_traces_json, encode_traces_data, encode_traces_data_json,
+};
+pub use error::{DecodeError, DecodeErrorKind, JsonError, JsonErrorKind};
+pub use traces::{ResourceSpans, ScopeSpans, TracesData};

@@ -1,0 +1,7 @@
+//! OTLP protobuf, written and read by hand: `wire` has the primitives, `common` the messages
+//! every signal shares, and one module per signal its request. Metrics and logs go beside
+//! `trace`.
+
+pub(crate) mod common;
+pub(crate) mod trace;
+pub(crate) mod wire;
