@@ -237,7 +237,7 @@ impl Context {
     /// Guards may drop in any order: a guard dropped early is remembered, and the current
     /// context is always the newest one still attached.
     pub fn attach(self) -> ContextGuard {
-        let position = STACK
+        let (position, id) = STACK
             .try_with(|stack| {
                 stack
                     .try_borrow_mut()
@@ -246,9 +246,10 @@ impl Context {
             })
             .ok()
             .flatten()
-            .unwrap_or(usize::MAX);
+            .unwrap_or((usize::MAX, 0));
         ContextGuard {
             position,
+            id,
             _not_send: PhantomData,
         }
     }
@@ -282,6 +283,9 @@ impl fmt::Debug for Context {
 #[must_use = "the context is detached as soon as the guard drops"]
 pub struct ContextGuard {
     position: usize,
+    /// The entry's id: a guard that outlived its entry (see [`truncate_stack`]) must not
+    /// detach whatever later took its position.
+    id: u64,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -299,21 +303,30 @@ impl Drop for ContextGuard {
         // nothing left to restore.
         let _ = STACK.try_with(|stack| {
             if let Ok(mut stack) = stack.try_borrow_mut() {
-                stack.detach(self.position);
+                stack.detach(self.position, self.id);
             }
         });
     }
 }
 
 thread_local! {
-    static STACK: RefCell<ContextStack> = const { RefCell::new(ContextStack { entries: Vec::new() }) };
+    static STACK: RefCell<ContextStack> = const {
+        RefCell::new(ContextStack { entries: Vec::new(), next_id: 1 })
+    };
 }
 
 /// Attached contexts, oldest first. `None` marks a guard that was dropped while newer ones
 /// were still attached; such holes are removed as soon as they reach the top, so the top is
 /// always a live context.
 struct ContextStack {
-    entries: Vec<Option<Context>>,
+    entries: Vec<Option<Entry>>,
+    /// The id of the next entry; ids are never reused on a thread.
+    next_id: u64,
+}
+
+struct Entry {
+    id: u64,
+    cx: Context,
 }
 
 static EMPTY: Context = Context::new();
@@ -321,24 +334,55 @@ static EMPTY: Context = Context::new();
 impl ContextStack {
     fn current(&self) -> &Context {
         match self.entries.last() {
-            Some(Some(cx)) => cx,
+            Some(Some(entry)) => &entry.cx,
             _ => &EMPTY,
         }
     }
 
-    fn push(&mut self, cx: Context) -> usize {
-        self.entries.push(Some(cx));
-        self.entries.len() - 1
+    fn push(&mut self, cx: Context) -> (usize, u64) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.entries.push(Some(Entry { id, cx }));
+        (self.entries.len() - 1, id)
     }
 
-    fn detach(&mut self, position: usize) {
-        if let Some(slot) = self.entries.get_mut(position) {
+    fn detach(&mut self, position: usize, id: u64) {
+        if let Some(slot) = self.entries.get_mut(position)
+            && slot.as_ref().is_some_and(|entry| entry.id == id)
+        {
             *slot = None;
         }
         while let Some(None) = self.entries.last() {
             self.entries.pop();
         }
     }
+}
+
+/// How many contexts are attached on this thread (holes included).
+pub(crate) fn stack_depth() -> usize {
+    STACK
+        .try_with(|stack| stack.try_borrow().map_or(0, |stack| stack.entries.len()))
+        .unwrap_or(0)
+}
+
+/// Detaches every context attached above `depth`; true if there was any. A future that
+/// holds a [`ContextGuard`] across `.await` leaves its context attached when its `poll`
+/// returns, where it would become the current context of whatever runs next on the thread:
+/// [`WithContext`](crate::WithContext) calls this after each poll. The stale guard, when it
+/// finally drops, finds its entry gone (ids differ) and detaches nothing.
+pub(crate) fn truncate_stack(depth: usize) -> bool {
+    STACK
+        .try_with(|stack| {
+            stack.try_borrow_mut().is_ok_and(|mut stack| {
+                let leaked = stack.entries.len() > depth;
+                stack.entries.truncate(depth);
+                while let Some(None) = stack.entries.last() {
+                    stack.entries.pop();
+                }
+                leaked
+            })
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

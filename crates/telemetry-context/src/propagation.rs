@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use telemetry_core::diagnostic;
 
 use crate::baggage::Baggage;
 use crate::context::Context;
@@ -241,15 +242,27 @@ impl Injector for HeaderMap {
     fn set(&mut self, name: &'static str, value: &str) {
         // Values we write are ASCII; a value that is not a valid header is skipped rather
         // than sent corrupted.
-        if let Ok(value) = HeaderValue::from_str(value) {
-            let name = match name {
-                TRACEPARENT => TRACEPARENT_NAME,
-                TRACESTATE => TRACESTATE_NAME,
-                BAGGAGE => BAGGAGE_NAME,
-                _ => HeaderName::from_static(name),
-            };
-            self.insert(name, value);
-        }
+        let Ok(value) = HeaderValue::from_str(value) else {
+            return;
+        };
+        let name = match name {
+            TRACEPARENT => TRACEPARENT_NAME,
+            TRACESTATE => TRACESTATE_NAME,
+            BAGGAGE => BAGGAGE_NAME,
+            // A custom propagator's field: `from_static` would panic on an uppercase or
+            // otherwise invalid name, so it is checked, and a bad one skipped and reported.
+            _ => match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(name) => name,
+                Err(_) => {
+                    diagnostic::report(
+                        "propagation",
+                        format_args!("{name:?} is not a valid HTTP header name; not injected"),
+                    );
+                    return;
+                }
+            },
+        };
+        self.insert(name, value);
     }
 }
 
@@ -318,6 +331,19 @@ mod tests {
     use crate::TraceFlags;
     use http::HeaderMap;
     use telemetry_core::{SpanId, TraceId};
+
+    #[test]
+    fn custom_header_names_are_checked_not_trusted() {
+        let mut headers = HeaderMap::new();
+        Injector::set(&mut headers, "X-Custom-Id", "1");
+        assert_eq!(
+            headers.get("x-custom-id").map(HeaderValue::as_bytes),
+            Some(&b"1"[..])
+        );
+        Injector::set(&mut headers, "bad name", "2");
+        Injector::set(&mut headers, "", "3");
+        assert_eq!(headers.len(), 1, "invalid names are skipped, never a panic");
+    }
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const PARENT: &str = "00f067aa0ba902b7";

@@ -106,6 +106,9 @@ fn example_binary() -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("target dir");
     let binary = profile_dir.join("examples").join("w3c_service");
+    // `cargo test` builds a package's examples before it runs the package's tests, so the
+    // binary is as fresh as this test. Building here covers only a test binary run by hand;
+    // it cannot be done unconditionally, since the running `cargo test` holds the build lock.
     if !binary.exists() {
         let status = Command::new(env!("CARGO"))
             .args([
