@@ -26,8 +26,9 @@
 //! only contended step: there is no lock, no allocation and no system call.
 //!
 //! Progress: `push` never waits for another thread. It retries only after another producer's
-//! claim succeeded (lock-free), and a slot still held by a consumer counts as taken, so the
-//! buffer is full then (crossbeam waits for that consumer instead). `pop`, and `force_push` when
+//! claim succeeded (lock-free), and a slot still held by a consumer, or claimed but not yet
+//! published by a producer one lap behind, counts as taken, so the buffer is full then
+//! (crossbeam waits for that thread instead). `pop`, and `force_push` when
 //! it must evict, may wait out the few instructions between a peer's claim of a slot and its
 //! stamp store.
 //!
@@ -376,6 +377,11 @@ impl<T> RingBuffer<T> {
                     backoff.snooze();
                 }
                 tail = self.tail.load(Ordering::Relaxed);
+            } else if !overwrite && stamp.wrapping_add(self.one_lap) == tail {
+                // A producer one lap behind has claimed this slot and not yet published its
+                // item: every slot is taken, so the buffer is full. Waiting here would make
+                // this push wait for that (perhaps preempted) producer.
+                return Err(PushError::Full(item));
             } else {
                 // Our `tail` is stale: another producer has claimed it already.
                 backoff.snooze();
