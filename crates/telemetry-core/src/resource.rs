@@ -74,6 +74,23 @@ impl Resource {
         Self::detect_from(&ProcessEnv)
     }
 
+    /// The detected resource ([`Resource::detect`]) updated by `user`, whose attributes win.
+    ///
+    /// What a provider given a resource uses, as the resource SDK spec asks: the user's
+    /// resource is merged over the SDK's attributes and `OTEL_RESOURCE_ATTRIBUTES`, so
+    /// `service.name` and `telemetry.sdk.*` are kept unless the user sets those keys. On a
+    /// schema URL conflict (the detected resource has none today) the user's resource is used
+    /// alone, with a warning.
+    pub fn detect_merged(user: &Resource) -> Resource {
+        Resource::detect().merge(user).unwrap_or_else(|error| {
+            diagnostic::report(
+                "resource",
+                format_args!("{error}; using the given resource alone"),
+            );
+            user.clone()
+        })
+    }
+
     /// [`Resource::detect`] reading variables from `env`.
     pub fn detect_from(env: &(impl EnvSource + ?Sized)) -> Self {
         let mut builder = Resource::builder()

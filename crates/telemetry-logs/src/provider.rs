@@ -122,7 +122,8 @@ impl LoggerProvider {
 }
 
 impl LoggerProviderBuilder {
-    /// Sets the resource (otherwise [`Resource::detect`]).
+    /// Sets the resource, merged over the detected one ([`Resource::detect_merged`]);
+    /// without it, [`Resource::detect`].
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
         self
@@ -161,7 +162,9 @@ impl LoggerProviderBuilder {
 
     /// The provider.
     pub fn build(self) -> LoggerProvider {
-        let resource = self.resource.unwrap_or_else(Resource::detect);
+        let resource = self
+            .resource
+            .map_or_else(Resource::detect, |user| Resource::detect_merged(&user));
         for processor in &self.processors {
             processor.set_resource(&resource);
         }

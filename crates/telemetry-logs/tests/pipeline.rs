@@ -418,7 +418,10 @@ fn batch_force_flush_and_shutdown() {
     );
     provider.force_flush().expect("flush");
     assert_eq!(exporter.records().len(), 10);
-    assert_eq!(exporter.resource(), Some(resource));
+    assert_eq!(
+        exporter.resource(),
+        Some(Resource::detect_merged(&resource))
+    );
 
     logger.emit(info("flushed by shutdown"));
     provider.shutdown().expect("shutdown");

@@ -121,8 +121,8 @@ impl fmt::Debug for MeterProvider {
 }
 
 impl MeterProviderBuilder {
-    /// Sets the resource; by default the one detected from the environment
-    /// (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`).
+    /// Sets the resource, merged over the one detected from the environment
+    /// ([`Resource::detect_merged`]); without it, [`Resource::detect`].
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
         self
@@ -157,7 +157,9 @@ impl MeterProviderBuilder {
 
     /// The provider; registers every reader.
     pub fn build(self) -> MeterProvider {
-        let resource = self.resource.unwrap_or_else(Resource::detect);
+        let resource = self
+            .resource
+            .map_or_else(Resource::detect, |user| Resource::detect_merged(&user));
         let pipelines: Vec<Arc<Pipeline>> = self
             .readers
             .iter()

@@ -159,7 +159,8 @@ impl TracerProvider {
 }
 
 impl TracerProviderBuilder {
-    /// Sets the resource (otherwise [`Resource::detect`]).
+    /// Sets the resource, merged over the detected one ([`Resource::detect_merged`]);
+    /// without it, [`Resource::detect`].
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
         self
@@ -202,7 +203,9 @@ impl TracerProviderBuilder {
 
     /// The provider.
     pub fn build(self) -> TracerProvider {
-        let resource = self.resource.unwrap_or_else(Resource::detect);
+        let resource = self
+            .resource
+            .map_or_else(Resource::detect, |user| Resource::detect_merged(&user));
         for processor in &self.processors {
             processor.set_resource(&resource);
         }
