@@ -183,8 +183,12 @@ impl BatchLogProcessor {
     ) -> Result<Self, BuildError> {
         let resource = Arc::new(OnceLock::new());
         let failed = Arc::new(AtomicU64::new(0));
+        // A zero timeout means no limit (the spec's rule for every OTEL_* timeout).
+        let export_timeout = Some(config.export_timeout).filter(|t| !t.is_zero());
+        let mut exporter: Box<dyn LogExporter> = Box::new(exporter);
+        exporter.set_export_timeout(export_timeout);
         let sink = ExportSink {
-            exporter: Box::new(exporter),
+            exporter,
             resource: Arc::clone(&resource),
             resource_sent: false,
             failed: Arc::clone(&failed),
@@ -193,7 +197,9 @@ impl BatchLogProcessor {
             .capacity(config.max_queue_size)
             .max_batch(config.max_export_batch_size)
             .max_delay(config.scheduled_delay)
-            .drop_timeout(config.export_timeout)
+            // Dropping the processor waits for the queue to drain, as shutdown does: at most
+            // the export timeout, or for as long as it takes when there is none.
+            .drop_timeout(export_timeout.unwrap_or(Duration::MAX))
             .thread_name("telemetry-log-export")
             .build(sink)?;
         Ok(BatchLogProcessor {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use telemetry_core::Resource;
@@ -32,6 +33,13 @@ pub trait LogExporter: Send + fmt::Debug + 'static {
     /// Tells the exporter which resource produced the records; called before the first
     /// export.
     fn set_resource(&mut self, _resource: &Resource) {}
+
+    /// Tells the exporter how long one export may take, retries included (`None`: no
+    /// limit); a batch processor calls it once, before the first export, with its
+    /// `export_timeout` (`OTEL_BLRP_EXPORT_TIMEOUT`, where 0 means no limit). An exporter
+    /// that waits on anything must give up, and report a timeout, when it passes: a hung
+    /// export would stall the worker while the queue fills and drops. Ignored by default.
+    fn set_export_timeout(&mut self, _timeout: Option<Duration>) {}
 }
 
 /// Keeps exported records in memory, for tests. Clones share the same storage.

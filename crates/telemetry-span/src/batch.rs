@@ -18,16 +18,23 @@ use crate::span_data::SpanData;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
     /// Spans held at most while waiting for export; more are dropped and counted
-    /// (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048).
+    /// (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048; from the environment at most [`MAX_QUEUE_SIZE`]).
+    /// The queue is allocated up front, rounded up to a power of two.
     pub max_queue_size: usize,
     /// Most spans per export (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512; at most the queue size).
     pub max_export_batch_size: usize,
     /// Longest a span waits before its batch goes out (`OTEL_BSP_SCHEDULE_DELAY`, 5000 ms).
     pub scheduled_delay: Duration,
-    /// Deadline for flushing when the processor is dropped (`OTEL_BSP_EXPORT_TIMEOUT`,
-    /// 30000 ms). Each export is bounded by the exporter's own timeout.
+    /// How long one export may take, handed to the exporter
+    /// ([`SpanExporter::set_export_timeout`]), and the deadline for draining the queue when
+    /// the processor is dropped (`OTEL_BSP_EXPORT_TIMEOUT`, 30000 ms; zero: no limit).
     pub export_timeout: Duration,
 }
+
+/// The largest queue an `OTEL_BSP_MAX_QUEUE_SIZE` (or `OTEL_BLRP_...`) value may ask for:
+/// the queue is allocated when the processor starts, so a typo must not reserve gigabytes.
+/// About 230 MB of slots for spans; set a larger one in code if it is really meant.
+pub const MAX_QUEUE_SIZE: usize = 1 << 20;
 
 impl Default for BatchConfig {
     fn default() -> Self {
@@ -74,6 +81,16 @@ impl BatchConfig {
             export_timeout: env::read_millis(env, &format!("{prefix}_EXPORT_TIMEOUT"))
                 .unwrap_or(defaults.export_timeout),
         };
+        if config.max_queue_size > MAX_QUEUE_SIZE {
+            diagnostic::report(
+                "batch processor",
+                format_args!(
+                    "{prefix}_MAX_QUEUE_SIZE {} exceeds {MAX_QUEUE_SIZE}; using {MAX_QUEUE_SIZE}",
+                    config.max_queue_size
+                ),
+            );
+            config.max_queue_size = MAX_QUEUE_SIZE;
+        }
         if config.max_export_batch_size > config.max_queue_size {
             diagnostic::report(
                 "batch processor",
@@ -182,8 +199,12 @@ impl BatchSpanProcessor {
     ) -> Result<Self, BuildError> {
         let resource = Arc::new(OnceLock::new());
         let failed = Arc::new(AtomicU64::new(0));
+        // A zero timeout means no limit (the spec's rule for every OTEL_* timeout).
+        let export_timeout = Some(config.export_timeout).filter(|t| !t.is_zero());
+        let mut exporter: Box<dyn SpanExporter> = Box::new(exporter);
+        exporter.set_export_timeout(export_timeout);
         let sink = ExportSink {
-            exporter: Box::new(exporter),
+            exporter,
             resource: Arc::clone(&resource),
             resource_sent: false,
             failed: Arc::clone(&failed),
@@ -192,7 +213,9 @@ impl BatchSpanProcessor {
             .capacity(config.max_queue_size)
             .max_batch(config.max_export_batch_size)
             .max_delay(config.scheduled_delay)
-            .drop_timeout(config.export_timeout)
+            // Dropping the processor waits for the queue to drain, as shutdown does: at most
+            // the export timeout, or for as long as it takes when there is none.
+            .drop_timeout(export_timeout.unwrap_or(Duration::MAX))
             .thread_name("telemetry-span-export")
             .build(sink)?;
         Ok(BatchSpanProcessor {
@@ -281,5 +304,37 @@ mod tests {
         );
         let zero = BatchConfig::from_env_source(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]);
         assert_eq!(zero.max_queue_size, 2048);
+        let huge = BatchConfig::from_env_source(&[("OTEL_BSP_MAX_QUEUE_SIZE", "1073741824")]);
+        assert_eq!(huge.max_queue_size, MAX_QUEUE_SIZE);
+    }
+
+    /// Remembers the export timeout its processor gave it.
+    #[derive(Debug)]
+    struct TimeoutProbe(Arc<parking_lot::Mutex<Option<Option<Duration>>>>);
+
+    impl SpanExporter for TimeoutProbe {
+        fn export(&mut self, _batch: &[SpanData]) -> Result<(), crate::ExportError> {
+            Ok(())
+        }
+
+        fn set_export_timeout(&mut self, timeout: Option<Duration>) {
+            *self.0.lock() = Some(timeout);
+        }
+    }
+
+    #[test]
+    fn the_exporter_is_given_the_export_timeout_and_zero_means_none() -> Result<(), BuildError> {
+        for (millis, expected) in [(250, Some(Duration::from_millis(250))), (0, None)] {
+            let seen = Arc::new(parking_lot::Mutex::new(None));
+            let config = BatchConfig {
+                export_timeout: Duration::from_millis(millis),
+                ..BatchConfig::default()
+            };
+            let processor = BatchSpanProcessor::with_config(TimeoutProbe(seen.clone()), config)?;
+            assert_eq!(*seen.lock(), Some(expected), "{millis} ms");
+            // With no limit, dropping the processor still drains and returns.
+            drop(processor);
+        }
+        Ok(())
     }
 }

@@ -52,7 +52,7 @@ mod span;
 mod span_data;
 mod tracer;
 
-pub use batch::{BatchConfig, BatchCounts, BatchSpanProcessor};
+pub use batch::{BatchConfig, BatchCounts, BatchSpanProcessor, MAX_QUEUE_SIZE};
 pub use error::{ExportError, ExportErrorKind, TraceError};
 pub use exporter::{InMemorySpanExporter, SpanExporter};
 pub use limits::{MAX_VALUE_DEPTH, SpanLimits};

@@ -103,8 +103,12 @@ pub(crate) fn set_attribute(
     max_len: Option<u32>,
     mut attribute: KeyValue,
 ) {
-    if let Some(max_len) = max_len {
-        truncate_value(&mut attribute.value, max_len as usize, 0);
+    match max_len {
+        Some(max_len) => truncate_value(&mut attribute.value, max_len as usize, 0),
+        // No length limit, but the depth limit always holds: recursion over a value nested
+        // without bound (clone, drop, encode) could overflow the stack.
+        None if is_nested(&attribute.value) => truncate_value(&mut attribute.value, usize::MAX, 0),
+        None => {}
     }
     if let Some(existing) = attributes.iter_mut().find(|kv| kv.key == attribute.key) {
         existing.value = attribute.value;
@@ -122,7 +126,9 @@ pub(crate) fn limit_attributes(
     max: u32,
     max_len: Option<u32>,
 ) -> (Vec<KeyValue>, u32) {
-    let fits = input.len() <= max as usize && max_len.is_none();
+    let fits = input.len() <= max as usize
+        && max_len.is_none()
+        && !input.iter().any(|kv| is_nested(&kv.value));
     if fits && !has_duplicate_keys(&input) {
         return (input, 0);
     }
@@ -143,6 +149,10 @@ fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
 
 /// Truncates strings to `max` characters and byte arrays to `max` bytes, recursively in
 /// arrays and maps; parts nested deeper than [`MAX_VALUE_DEPTH`] become empty.
+fn is_nested(value: &Value) -> bool {
+    matches!(value, Value::Array(_) | Value::Map(_))
+}
+
 pub(crate) fn truncate_value(value: &mut Value, max: usize, depth: usize) {
     match value {
         Value::String(s) => {
@@ -166,6 +176,28 @@ pub(crate) fn truncate_value(value: &mut Value, max: usize, depth: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_capped_without_a_length_limit() {
+        let mut deep = Value::I64(1);
+        for _ in 0..(MAX_VALUE_DEPTH + 10) {
+            deep = Value::Array(vec![deep]);
+        }
+        let depth = |mut value: &Value| {
+            let mut levels = 0;
+            while let Value::Array(inner) = value {
+                levels += 1;
+                match inner.first() {
+                    Some(next) => value = next,
+                    None => break,
+                }
+            }
+            levels
+        };
+        let (kept, dropped) = limit_attributes(vec![KeyValue::new("deep", deep)], 128, None);
+        assert_eq!(dropped, 0);
+        assert_eq!(depth(&kept[0].value), MAX_VALUE_DEPTH);
+    }
 
     #[test]
     fn defaults_and_environment() {

@@ -1,6 +1,7 @@
 //! Span processors: hooks called when spans start and end, feeding exporters.
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -92,15 +93,20 @@ impl SpanProcessor for SimpleSpanProcessor {
         if !span.span_context.is_sampled() || self.shut_down.load(Ordering::Relaxed) {
             return;
         }
-        // The lock serialises exports, as the spec requires.
-        let result = self.exporter.lock().export(std::slice::from_ref(&span));
-        if let Err(error) = result
-            && self.failed.fetch_add(1, Ordering::Relaxed) == 0
-        {
-            diagnostic::report(
-                "simple span processor",
-                format_args!("export failed: {error}"),
-            );
+        // The lock serialises exports, as the spec requires. This runs inside `Span::end` or
+        // its drop, possibly while unwinding (a `#[traced]` function that panicked), where a
+        // second panic would abort: an exporter's panic is caught and counted as a failure.
+        // parking_lot's lock is not poisoned by it, and the exporter stays usable.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.exporter.lock().export(std::slice::from_ref(&span))
+        }));
+        let failure = match result {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => format!("export failed: {error}"),
+            Err(_) => "the exporter panicked".to_owned(),
+        };
+        if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
+            diagnostic::report("simple span processor", format_args!("{failure}"));
         }
     }
 
@@ -120,5 +126,32 @@ impl SpanProcessor for SimpleSpanProcessor {
 
     fn set_resource(&self, resource: &Resource) {
         self.exporter.lock().set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ExportError, TracerProvider};
+
+    #[derive(Debug)]
+    struct PanickingExporter;
+
+    impl SpanExporter for PanickingExporter {
+        fn export(&mut self, _batch: &[SpanData]) -> Result<(), ExportError> {
+            panic!("exporter bug");
+        }
+    }
+
+    #[test]
+    fn an_exporter_panic_is_counted_not_propagated() {
+        let processor = std::sync::Arc::new(SimpleSpanProcessor::new(PanickingExporter));
+        let provider = TracerProvider::builder()
+            .with_span_processor(processor.clone())
+            .build();
+        let tracer = provider.tracer("test");
+        tracer.start("first").end();
+        tracer.start("second").end();
+        assert_eq!(processor.failed_spans(), 2);
     }
 }
