@@ -152,9 +152,24 @@ mod tests {
             Timestamp::from_system_time(UNIX_EPOCH - Duration::from_secs(1)).as_unix_nanos(),
             0
         );
-        assert!(matches!(
-            Timestamp::source(),
-            ClockSource::Tsc | ClockSource::SystemTime
-        ));
+    }
+
+    #[test]
+    fn elapsed_time_tracks_the_system_clock() {
+        let source = Timestamp::source();
+        assert_eq!(Timestamp::source(), source, "chosen once per process");
+        // A miscalibrated TSC (wrong cycles per second) shows as a drift over a short sleep.
+        let (start, system_start) = (Timestamp::now(), SystemTime::now());
+        std::thread::sleep(Duration::from_millis(100));
+        let (end, system_end) = (Timestamp::now(), SystemTime::now());
+        let ours = end.saturating_duration_since(start).as_nanos() as i128;
+        let system = system_end
+            .duration_since(system_start)
+            .unwrap_or_default()
+            .as_nanos() as i128;
+        assert!(
+            (ours - system).abs() < Duration::from_millis(5).as_nanos() as i128,
+            "{source:?}: {ours} ns elapsed against the system clock's {system} ns"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Reading `OTEL_*` environment variables by the rules of the OpenTelemetry configuration
 //! spec: an empty value is the same as unset, enums are case-insensitive, and a value that
-//! does not parse is reported once and ignored, so the default applies.
+//! does not parse is reported (each time it is read) and ignored, so the default applies.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! or not. Each call starts a span as a child of the current span, makes it current for
 //! the body, and ends it when the call returns (for an `async fn`: when its future
 //! completes or is dropped). Spans go to the provider installed with
-//! `telemetry_span::global::set_tracer_provider` (or by the facade's `telemetry::init()`);
+//! `telemetry_span::global::set_tracer_provider`;
 //! until one is installed they are non-recording and cost almost nothing.
 //!
 //! # Syntax
