@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
 use parking_lot::{Mutex, RwLock};
 use telemetry_core::{KeyValue, Timestamp};
@@ -449,7 +449,17 @@ impl SyncStream {
             let mut removed = 0;
             table.map.retain(|_, bucket| {
                 bucket.retain(|series| {
-                    let keep = visit(series) || Arc::strong_count(series) > 1;
+                    // The count first, then the flag. A thread that created the series records
+                    // into it outside the lock, holding an `Arc`, and drops that `Arc` after
+                    // setting `touched`: read in the other order, the flag could be read
+                    // before that thread set it and the count after it dropped its `Arc`,
+                    // and the series would be removed with its measurement (seen as lost
+                    // counts under a concurrent delta collection). Read count-first, a count
+                    // of 1 means that thread is done, and the fence (pairing with the release
+                    // decrement of its `Arc`) makes its `touched` visible to `visit`.
+                    let held = Arc::strong_count(series) > 1;
+                    fence(Ordering::Acquire);
+                    let keep = visit(series) || held;
                     removed += usize::from(!keep);
                     keep
                 });
