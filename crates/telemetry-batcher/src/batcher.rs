@@ -852,7 +852,9 @@ mod tests {
         let ring = &batcher.shared.ring;
         for item in 0..20 {
             let waiting_since = std::time::Instant::now();
-            while ring.tail_seq() - ring.head_seq() >= capacity {
+            // `head` moves when the worker claims an item, before it frees the slot, so one
+            // slot may still be held: wait for two, or the push could find the ring full.
+            while ring.tail_seq() - ring.head_seq() >= capacity - 1 {
                 assert!(
                     waiting_since.elapsed() < Duration::from_secs(30),
                     "the worker never made room"
@@ -865,6 +867,39 @@ mod tests {
         batcher.force_flush(Duration::from_secs(10))?;
         assert_eq!(rx.try_recv()?, (0..20).collect::<Vec<_>>());
         assert_eq!(batcher.counts().dropped(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn max_delay_counts_from_the_push_not_from_a_busy_worker()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // The first export takes 1000 ms; an item pushed 100 ms into it has waited 900 ms
+        // when the worker comes back, more than `max_delay` (500 ms): it must go at once,
+        // not wait another 500 ms (1400 ms in all).
+        let (tx, rx) = mpsc::channel();
+        let batcher = Batcher::builder()
+            .max_batch(1000)
+            .max_delay(Duration::from_millis(500))
+            .build(move |batch: &mut Vec<u32>| {
+                if batch.contains(&0) {
+                    thread::sleep(Duration::from_millis(1000));
+                }
+                let _ = tx.send((std::mem::take(batch), std::time::Instant::now()));
+            })?;
+        batcher.push(0)?;
+        // The worker exports item 0 after 500 ms and sleeps in the sink until 1500 ms.
+        thread::sleep(Duration::from_millis(600));
+        let pushed = std::time::Instant::now();
+        batcher.push(1)?;
+        let (first, _) = rx.recv_timeout(Duration::from_secs(10))?;
+        assert_eq!(first, [0]);
+        let (second, exported) = rx.recv_timeout(Duration::from_secs(10))?;
+        assert_eq!(second, [1]);
+        let waited = exported.duration_since(pushed);
+        assert!(
+            waited < Duration::from_millis(1150),
+            "item 1 waited {waited:?}: its delay restarted when the worker came back"
+        );
         Ok(())
     }
 

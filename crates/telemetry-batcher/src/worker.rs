@@ -23,6 +23,7 @@ pub(crate) fn run<T, S: Sink<T>>(shared: &Shared<T>, sink: S) {
         batch: Vec::with_capacity(shared.max_batch.min(shared.ring.capacity())),
         sink,
         oldest: None,
+        waiting_since: None,
         flushed: 0,
     };
     worker.run();
@@ -35,6 +36,10 @@ struct Worker<'a, T, S> {
     sink: S,
     /// When the worker first saw the oldest item in `batch`.
     oldest: Option<Instant>,
+    /// When the last export began, if items were waiting in the ring as it ended: they have
+    /// waited at least that long, so their `max_delay` counts from there, not from when this
+    /// busy worker gets round to them.
+    waiting_since: Option<Instant>,
     /// The last flush ticket served.
     flushed: u64,
 }
@@ -69,7 +74,7 @@ impl<T, S: Sink<T>> Worker<'_, T, S> {
     fn fill(&mut self) {
         let room = self.shared.max_batch - self.batch.len();
         if self.shared.ring.pop_batch(&mut self.batch, room) > 0 && self.oldest.is_none() {
-            self.oldest = Some(now());
+            self.oldest = Some(self.waiting_since.take().unwrap_or_else(now));
         }
     }
 
@@ -156,6 +161,7 @@ impl<T, S: Sink<T>> Worker<'_, T, S> {
             return;
         }
         let len = self.batch.len() as u64;
+        let started = now();
         let (sink, batch) = (&mut self.sink, &mut self.batch);
         let exported = catch_unwind(AssertUnwindSafe(|| {
             sink.export(batch);
@@ -177,6 +183,8 @@ impl<T, S: Sink<T>> Worker<'_, T, S> {
                     Vec::with_capacity(self.shared.max_batch.min(self.shared.ring.capacity()));
             }
         }
+        let ring = &self.shared.ring;
+        self.waiting_since = (ring.tail_seq() > ring.head_seq()).then_some(started);
     }
 
     /// Calls `flush` or `shutdown` on the sink, surviving a panic.
