@@ -18,6 +18,9 @@
 //! - `otlp/json_encode/*` and `otlp/json_decode/*`: OTLP/JSON, ours against serde_json over
 //!   opentelemetry-proto's serde types.
 //!
+//! - `otlp/metrics_*` and `otlp/logs_*`: metrics (32 streams) and 512 log records, ours
+//!   against prost (see `otlp_metrics_logs`).
+//!
 //! Throughput is in bytes of the protobuf request (of the JSON for the JSON groups); spans
 //! per second are 512 / time per iteration.
 
@@ -32,6 +35,8 @@ use opentelemetry::trace::{
     TraceId as OtelTraceId, TraceState as OtelTraceState,
 };
 use opentelemetry::{InstrumentationScope as OtelScope, KeyValue as OtelKeyValue};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
@@ -39,8 +44,18 @@ use opentelemetry_sdk::Resource as OtelResource;
 use opentelemetry_sdk::trace::{SpanData as OtelSpanData, SpanEvents, SpanLinks};
 use prost::Message;
 use telemetry_context::{SpanContext, TraceFlags, TraceState};
-use telemetry_core::{InstrumentationScope, KeyValue, Resource, SpanId, Timestamp, TraceId};
-use telemetry_otlp::{TraceEncoder, decode_traces, decode_traces_json};
+use telemetry_core::{
+    InstrumentationScope, KeyValue, Resource, SpanId, StringValue, Timestamp, TraceId, Value,
+};
+use telemetry_logs::{LogRecord, Severity};
+use telemetry_metrics::data::{
+    Gauge, Histogram, HistogramDataPoint, Metric, MetricData, Number, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, Temporality,
+};
+use telemetry_otlp::{
+    LogsEncoder, TraceEncoder, decode_logs, decode_metrics, decode_traces, decode_traces_json,
+    encode_metrics,
+};
 use telemetry_span::{Event, SpanData, SpanKind, Status};
 
 const SPANS: usize = 512;
@@ -256,5 +271,200 @@ fn otlp(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, otlp);
+/// A typical collection: one scope of 32 streams (16 sums, 8 gauges, 8 explicit
+/// histograms of 16 buckets), 8 series each, with 3 attributes per series.
+fn our_metrics() -> ResourceMetrics {
+    let (resource, _) = our_batch();
+    let scope = InstrumentationScope::builder("checkout-service")
+        .with_version("1.4.2")
+        .build();
+    let series = |stream: u64, i: u64| {
+        vec![
+            KeyValue::new(
+                "http.request.method",
+                if i.is_multiple_of(2) { "GET" } else { "POST" },
+            ),
+            KeyValue::new("http.route", format!("/api/v1/items/{stream}")),
+            KeyValue::new("http.response.status_code", 200 + (i as i64 % 3) * 100),
+        ]
+    };
+    let start = Timestamp::from_unix_nanos(START);
+    let time = Timestamp::from_unix_nanos(START + 60_000_000_000);
+    let number_points = |stream: u64| -> Vec<NumberDataPoint> {
+        (0..8)
+            .map(|i| NumberDataPoint {
+                attributes: series(stream, i),
+                start_time: start,
+                time,
+                value: if stream.is_multiple_of(2) {
+                    Number::I64((stream * 1000 + i) as i64)
+                } else {
+                    Number::F64(stream as f64 * 0.5 + i as f64)
+                },
+                exemplars: Vec::new(),
+            })
+            .collect()
+    };
+    let mut metrics = Vec::new();
+    for stream in 0..32u64 {
+        let data = match stream {
+            0..16 => MetricData::Sum(Sum {
+                points: number_points(stream),
+                temporality: Temporality::Cumulative,
+                is_monotonic: true,
+            }),
+            16..24 => MetricData::Gauge(Gauge {
+                points: number_points(stream),
+            }),
+            _ => MetricData::Histogram(Histogram {
+                points: (0..8)
+                    .map(|i| HistogramDataPoint {
+                        attributes: series(stream, i),
+                        start_time: start,
+                        time,
+                        count: 160,
+                        sum: Some(1234.5),
+                        min: Some(0.25),
+                        max: Some(980.0),
+                        bounds: (0..15).map(|b| f64::from(b) * 10.0).collect(),
+                        bucket_counts: vec![10; 16],
+                        exemplars: Vec::new(),
+                    })
+                    .collect(),
+                temporality: Temporality::Cumulative,
+            }),
+        };
+        metrics.push(Metric {
+            name: format!("http.server.metric_{stream}"),
+            description: "A typical stream".to_owned(),
+            unit: "ms".to_owned(),
+            data,
+        });
+    }
+    ResourceMetrics {
+        resource,
+        scope_metrics: vec![ScopeMetrics { scope, metrics }],
+    }
+}
+
+/// 512 typical records: a string body, 4 attributes, the active span's ids.
+fn our_records() -> Vec<LogRecord> {
+    let scope = InstrumentationScope::builder("checkout-service")
+        .with_version("1.4.2")
+        .build();
+    (0..SPANS as u64)
+        .map(|i| LogRecord {
+            timestamp: Some(Timestamp::from_unix_nanos(START + i * 1_000)),
+            observed_timestamp: Timestamp::from_unix_nanos(START + i * 1_000 + 10),
+            severity: Severity::INFO,
+            severity_text: Some(StringValue::from_static("INFO")),
+            body: Value::from(format!("order {i} charged")),
+            attributes: vec![
+                KeyValue::new("code.function", "charge"),
+                KeyValue::new("order.id", format!("ord-{i:08}")),
+                KeyValue::new("amount", (i * 7) as i64),
+                KeyValue::new("retry", false),
+            ],
+            dropped_attributes_count: 0,
+            trace_id: TraceId::from_int(u128::from(i) << 64 | 0xabcd),
+            span_id: SpanId::from_int(i + 1),
+            trace_flags: TraceFlags::SAMPLED,
+            event_name: None,
+            scope: scope.clone(),
+        })
+        .collect()
+}
+
+/// Metrics and logs: ours against prost over the same bytes (prost's request is decoded
+/// from ours, which is byte-identical to what prost writes for it).
+///
+/// - `otlp/metrics_encode/telemetry`: `encode_metrics` from `&ResourceMetrics`;
+///   `otlp/metrics_encode/prost_only`: prost encoding the already-built request.
+/// - `otlp/metrics_decode/*`: the same bytes into `MetricsData` and into prost's request.
+/// - `otlp/logs_encode/*` and `otlp/logs_decode/*`: the same for 512 log records.
+fn otlp_metrics_logs(c: &mut Criterion) {
+    let metrics = our_metrics();
+    let mut ours = Vec::new();
+    encode_metrics(&metrics, &mut ours);
+    let request = ExportMetricsServiceRequest::decode(ours.as_slice());
+    let request = request.expect("prost must read our metrics");
+    assert_eq!(
+        request.encode_to_vec(),
+        ours,
+        "prost must write the same bytes"
+    );
+    eprintln!("otlp metrics: 32 streams of 8 points, {} bytes", ours.len());
+
+    let mut group = c.benchmark_group("otlp/metrics_encode");
+    group.throughput(Throughput::Bytes(ours.len() as u64));
+    let mut buf = Vec::with_capacity(ours.len());
+    group.bench_function("telemetry", |b| {
+        b.iter(|| {
+            buf.clear();
+            encode_metrics(black_box(&metrics), &mut buf);
+            black_box(buf.len())
+        });
+    });
+    group.bench_function("prost_only", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(&request).encode(&mut buf).map(|()| buf.len())
+        });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("otlp/metrics_decode");
+    group.throughput(Throughput::Bytes(ours.len() as u64));
+    group.bench_function("telemetry", |b| {
+        b.iter(|| decode_metrics(black_box(&ours)));
+    });
+    group.bench_function("prost", |b| {
+        b.iter(|| ExportMetricsServiceRequest::decode(black_box(ours.as_slice())));
+    });
+    group.finish();
+
+    let (resource, _) = our_batch();
+    let records = our_records();
+    let mut encoder = LogsEncoder::new();
+    let mut ours = Vec::new();
+    encoder.encode(&resource, &records, &mut ours);
+    let request = ExportLogsServiceRequest::decode(ours.as_slice());
+    let request = request.expect("prost must read our logs");
+    assert_eq!(
+        request.encode_to_vec(),
+        ours,
+        "prost must write the same bytes"
+    );
+    eprintln!("otlp logs: {SPANS} records, {} bytes", ours.len());
+
+    let mut group = c.benchmark_group("otlp/logs_encode");
+    group.throughput(Throughput::Bytes(ours.len() as u64));
+    let mut buf = Vec::with_capacity(ours.len());
+    group.bench_function("telemetry", |b| {
+        b.iter(|| {
+            buf.clear();
+            encoder.encode(black_box(&resource), black_box(&records), &mut buf);
+            black_box(buf.len())
+        });
+    });
+    group.bench_function("prost_only", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(&request).encode(&mut buf).map(|()| buf.len())
+        });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("otlp/logs_decode");
+    group.throughput(Throughput::Bytes(ours.len() as u64));
+    group.bench_function("telemetry", |b| {
+        b.iter(|| decode_logs(black_box(&ours)));
+    });
+    group.bench_function("prost", |b| {
+        b.iter(|| ExportLogsServiceRequest::decode(black_box(ours.as_slice())));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, otlp, otlp_metrics_logs);
 criterion_main!(benches);

@@ -2,10 +2,14 @@
 //! decoding requests.
 
 use telemetry_core::Resource;
+use telemetry_logs::LogRecord;
+use telemetry_metrics::data::ResourceMetrics;
 use telemetry_span::SpanData;
 
 use crate::error::{DecodeError, JsonError};
 use crate::json;
+use crate::logs::LogsData;
+use crate::metrics::MetricsData;
 use crate::proto;
 use crate::traces::TracesData;
 
@@ -85,4 +89,113 @@ pub fn decode_traces(input: &[u8]) -> Result<TracesData, DecodeError> {
 /// them.
 pub fn decode_traces_json(input: &[u8]) -> Result<TracesData, JsonError> {
     json::trace::read_request(input)
+}
+
+/// Appends the protobuf `ExportMetricsServiceRequest` of one collection to `out`.
+///
+/// A collection is already grouped by resource and scope, so no encoder state is needed; a
+/// collection without scopes writes nothing (an empty request).
+pub fn encode_metrics(metrics: &ResourceMetrics, out: &mut Vec<u8>) {
+    proto::metrics::write_request(out, metrics);
+}
+
+/// Appends the OTLP/JSON `ExportMetricsServiceRequest` of one collection to `out`.
+pub fn encode_metrics_json(metrics: &ResourceMetrics, out: &mut Vec<u8>) {
+    json::metrics::write_request(out, metrics);
+}
+
+/// Appends the protobuf encoding of `data` to `out`, envelope for envelope (empty ones
+/// included).
+pub fn encode_metrics_data(data: &MetricsData, out: &mut Vec<u8>) {
+    proto::metrics::write_metrics_data(out, data);
+}
+
+/// Appends the OTLP/JSON encoding of `data` to `out`, envelope for envelope.
+pub fn encode_metrics_data_json(data: &MetricsData, out: &mut Vec<u8>) {
+    json::metrics::write_metrics_data(out, data);
+}
+
+/// Decodes a protobuf `ExportMetricsServiceRequest` (or `MetricsData`).
+///
+/// Unknown fields are skipped, and so is what our metric types cannot hold (summaries,
+/// metrics without data, dropped counts, metadata, point flags; see [`MetricsData`]).
+/// Truncated or malformed input, exemplar ids of the wrong length, unknown temporalities and
+/// nesting deeper than 256 messages are errors that say where they are.
+pub fn decode_metrics(input: &[u8]) -> Result<MetricsData, DecodeError> {
+    proto::metrics::read_request(input)
+}
+
+/// Decodes an OTLP/JSON `ExportMetricsServiceRequest`, with the JSON rules of
+/// [`decode_traces_json`] and what is dropped as by [`decode_metrics`].
+pub fn decode_metrics_json(input: &[u8]) -> Result<MetricsData, JsonError> {
+    json::metrics::read_request(input)
+}
+
+/// Encodes batches of [`LogRecord`]s as OTLP `ExportLogsServiceRequest`s, appending to a
+/// caller-owned buffer.
+///
+/// Records are grouped as [`TraceEncoder`] groups spans: one `ResourceLogs`, one `ScopeLogs`
+/// per distinct scope in first-seen order, records in batch order within their scope. An
+/// empty batch writes nothing. Keep one encoder and one buffer per exporter.
+#[derive(Debug, Default)]
+pub struct LogsEncoder {
+    /// Index of the first record of each distinct scope, in first-seen order.
+    scopes: Vec<usize>,
+}
+
+impl LogsEncoder {
+    /// An encoder with no scratch space yet.
+    pub fn new() -> Self {
+        LogsEncoder::default()
+    }
+
+    /// Appends the protobuf encoding of `records` from `resource` to `out`.
+    pub fn encode(&mut self, resource: &Resource, records: &[LogRecord], out: &mut Vec<u8>) {
+        self.group(records);
+        proto::logs::write_request(out, resource, records, &self.scopes);
+    }
+
+    /// Appends the OTLP/JSON encoding of `records` from `resource` to `out`.
+    pub fn encode_json(&mut self, resource: &Resource, records: &[LogRecord], out: &mut Vec<u8>) {
+        self.group(records);
+        json::logs::write_request(out, resource, records, &self.scopes);
+    }
+
+    fn group(&mut self, records: &[LogRecord]) {
+        self.scopes.clear();
+        for (index, record) in records.iter().enumerate() {
+            if !self
+                .scopes
+                .iter()
+                .any(|&first| records[first].scope == record.scope)
+            {
+                self.scopes.push(index);
+            }
+        }
+    }
+}
+
+/// Appends the protobuf encoding of `data` to `out`, envelope for envelope.
+pub fn encode_logs_data(data: &LogsData, out: &mut Vec<u8>) {
+    proto::logs::write_logs_data(out, data);
+}
+
+/// Appends the OTLP/JSON encoding of `data` to `out`, envelope for envelope.
+pub fn encode_logs_data_json(data: &LogsData, out: &mut Vec<u8>) {
+    json::logs::write_logs_data(out, data);
+}
+
+/// Decodes a protobuf `ExportLogsServiceRequest` (or `LogsData`).
+///
+/// Unknown fields are skipped. Truncated or malformed input, trace or span ids of the wrong
+/// length (empty ones mean no span), severity numbers outside 0-24 and nesting deeper than
+/// 256 messages are errors that say where they are.
+pub fn decode_logs(input: &[u8]) -> Result<LogsData, DecodeError> {
+    proto::logs::read_request(input)
+}
+
+/// Decodes an OTLP/JSON `ExportLogsServiceRequest`, with the JSON rules of
+/// [`decode_traces_json`]; ids may be empty (no span).
+pub fn decode_logs_json(input: &[u8]) -> Result<LogsData, JsonError> {
+    json::logs::read_request(input)
 }

@@ -11,6 +11,16 @@
 //!   value back, envelope for envelope. [`decode_traces`] decodes strings that repeat within
 //!   a request (attribute keys, span names, short values) once and shares them as
 //!   `Arc<str>`, so a store of decoded spans keeps one copy of each key.
+//! - Metrics: [`encode_metrics`] and [`encode_metrics_json`] write one collection (a
+//!   [`ResourceMetrics`](telemetry_metrics::data::ResourceMetrics), already grouped by
+//!   scope) as an `ExportMetricsServiceRequest`; [`decode_metrics`] and
+//!   [`decode_metrics_json`] read one into [`MetricsData`], and [`encode_metrics_data`] and
+//!   [`encode_metrics_data_json`] write that back. OTLP content our metric types cannot hold
+//!   (summaries, point flags, dropped counts) is dropped on decode, as [`MetricsData`] lists.
+//! - Logs: [`LogsEncoder`] groups a batch of [`LogRecord`](telemetry_logs::LogRecord)s by
+//!   scope as [`TraceEncoder`] does spans; [`decode_logs`] and [`decode_logs_json`] read a
+//!   request into [`LogsData`] ([`ResourceLogs`] holding [`ScopeLogs`]), and
+//!   [`encode_logs_data`] and [`encode_logs_data_json`] write it back.
 //! - [`DecodeError`] and [`JsonError`] say what was wrong and where: a byte offset with the
 //!   message and field for protobuf, a path such as `resourceSpans[0].scopeSpans[0].spans[2].traceId`
 //!   for JSON.
@@ -20,8 +30,8 @@
 //! length prefix of a nested message by a size-class guess and patching it afterwards
 //! (the reasoning is in `proto/wire.rs`); prost's path (convert to its structs, compute
 //! every nested length, then write) allocates per span and walks every value once per
-//! enclosing level. Metrics and logs will sit beside traces in `proto/` and `json/`, on the
-//! same wire primitives and common messages.
+//! enclosing level. Metrics and logs sit beside traces in `proto/` and `json/`, on the same
+//! wire primitives and common messages.
 //!
 //! # Example
 //!
@@ -53,6 +63,43 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Exporting to a collector
+//!
+//! [`HttpSpanExporter`] sends span batches over OTLP/HTTP (protobuf or JSON, optionally
+//! gzip) and implements [`SpanExporter`](telemetry_span::SpanExporter), so it goes under a
+//! [`BatchSpanProcessor`](telemetry_span::BatchSpanProcessor) like any exporter. It owns its
+//! own thread, with the tokio runtime hyper needs inside it: a program without a runtime
+//! works, and one inside tokio may export, flush and shut down from any thread. Settings come
+//! from `OTEL_EXPORTER_OTLP_*` ([`ExporterConfig::from_env`]) or from the builder; retries
+//! follow OTLP's rules within each export's deadline (see [`HttpSpanExporter`]). Plain HTTP
+//! only for now: `https` endpoints and the `grpc` protocol are refused by `build` with an
+//! [`ExporterBuildError`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use telemetry_core::Resource;
+//! use telemetry_otlp::{Compression, ExporterConfig, HttpSpanExporter, Signal};
+//! use telemetry_span::{BatchConfig, BatchSpanProcessor, TracerProvider};
+//!
+//! // The environment first, then code overrides; building connects nowhere yet.
+//! let exporter = HttpSpanExporter::builder()
+//!     .config(ExporterConfig::from_env(Signal::Traces))
+//!     .endpoint("http://127.0.0.1:4318/v1/traces")
+//!     .compression(Compression::Gzip)
+//!     .timeout(Some(Duration::from_secs(5)))
+//!     .build()?;
+//! let stats = exporter.stats();
+//! let processor = BatchSpanProcessor::with_config(exporter, BatchConfig::default())?;
+//! let provider = TracerProvider::builder()
+//!     .with_resource(Resource::builder().with_service_name("shop").build())
+//!     .with_span_processor(processor)
+//!     .build();
+//! // ... spans are exported in the background ...
+//! provider.shutdown()?;
+//! assert_eq!(stats.rejected_spans(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Untrusted input
 //!
 //! The decoders take bytes from other processes, possibly hostile. They never panic and never
@@ -69,13 +116,34 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+mod config;
 mod error;
+mod export;
 mod json;
+mod logs;
+mod metrics;
 mod proto;
 mod traces;
 
 pub use codec::{
+    LogsEncoder, decode_logs, decode_logs_json, decode_metrics, decode_metrics_json,
+    encode_logs_data, encode_logs_data_json, encode_metrics, encode_metrics_data,
+    encode_metrics_data_json, encode_metrics_json,
+};
+pub use codec::{
     TraceEncoder, decode_traces, decode_traces_json, encode_traces_data, encode_traces_data_json,
 };
+pub use config::{
+    Compression, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_TIMEOUT, ExporterConfig,
+    Protocol, Signal,
+};
 pub use error::{DecodeError, DecodeErrorKind, JsonError, JsonErrorKind};
+pub use export::http::{
+    DEFAULT_MAX_REQUEST_SIZE, DEFAULT_MAX_RESPONSE_SIZE, HttpExporterStats, HttpSpanExporter,
+    HttpSpanExporterBuilder,
+};
+pub use export::retry::RetryPolicy;
+pub use export::{ExporterBuildError, HttpExportError};
+pub use logs::{LogsData, ResourceLogs, ScopeLogs};
+pub use metrics::MetricsData;
 pub use traces::{ResourceSpans, ScopeSpans, TracesData};

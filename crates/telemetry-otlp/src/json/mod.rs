@@ -14,7 +14,9 @@
 
 mod base64;
 mod common;
-mod parse;
+pub(crate) mod logs;
+pub(crate) mod metrics;
+pub(crate) mod parse;
 mod read;
 pub(crate) mod trace;
 mod write;

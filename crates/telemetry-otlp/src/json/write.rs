@@ -118,6 +118,16 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
+    /// Writes a signed integer as a JSON number (`int32` and `sint32` fields).
+    pub(crate) fn signed_number(&mut self, value: i64) {
+        self.separate();
+        if value < 0 {
+            self.out.push(b'-');
+        }
+        push_decimal(self.out, value.unsigned_abs());
+        self.need_comma = true;
+    }
+
     /// Writes a 64-bit integer as a decimal string, as OTLP/JSON requires.
     pub(crate) fn u64_string(&mut self, value: u64) {
         self.separate();

@@ -134,6 +134,13 @@ impl<'a> Writer<'a> {
         self.buf.extend_from_slice(&value.to_le_bytes());
     }
 
+    /// Eight little-endian bytes without a key: an element of a packed `fixed64` or
+    /// `double` field.
+    #[inline]
+    pub(crate) fn fixed64(&mut self, value: u64) {
+        self.buf.extend_from_slice(&value.to_le_bytes());
+    }
+
     /// A `fixed32` field, omitted when zero.
     #[inline]
     pub(crate) fn fixed32_field(&mut self, key: u32, value: u32) {
