@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use telemetry_core::diagnostic;
@@ -139,6 +140,20 @@ impl TextMapPropagator for BaggagePropagator {
     fn extract(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
         let (first, more) = all_values(extractor, BAGGAGE);
         let parsed = Baggage::parse_headers(first.into_iter().chain(more));
+        // Dropping data is never silent; but the header comes from outside, so one sender's
+        // bad header must not flood the program's stderr: the first such drop is reported.
+        if (parsed.invalid > 0 || parsed.over_limit > 0)
+            && !BAGGAGE_DROP_REPORTED.swap(true, Ordering::Relaxed)
+        {
+            diagnostic::report(
+                "propagation",
+                format_args!(
+                    "dropped {} malformed and {} over-limit baggage members from an incoming \
+                     header; later drops are not reported",
+                    parsed.invalid, parsed.over_limit
+                ),
+            );
+        }
         if parsed.baggage.is_empty() {
             cx.clone()
         } else {
@@ -150,6 +165,9 @@ impl TextMapPropagator for BaggagePropagator {
         &[BAGGAGE]
     }
 }
+
+/// Whether a baggage member dropped on extraction has been reported.
+static BAGGAGE_DROP_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// The values of `name`: the first, and the rest, which allocate only when there are several
 /// lines (the usual request has one).

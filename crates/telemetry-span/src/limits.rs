@@ -1,7 +1,9 @@
 //! Span limits: how much one span may hold, and what happens to the rest.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use telemetry_core::env::{self, EnvSource, ProcessEnv};
-use telemetry_core::{KeyValue, StringValue, Value};
+use telemetry_core::{KeyValue, StringValue, Value, diagnostic};
 
 /// Deepest nesting of arrays and maps kept in an attribute value; deeper parts become empty.
 pub const MAX_VALUE_DEPTH: usize = 64;
@@ -116,6 +118,24 @@ pub(crate) fn set_attribute(
         attributes.push(attribute);
     } else {
         *dropped = dropped.saturating_add(1);
+        report_limit_once("attributes");
+    }
+}
+
+/// Whether a span limit has dropped anything yet in this process.
+static LIMIT_REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Reports the first time a span limit drops something (the spec asks for a log message);
+/// every drop is also counted on its span and exported, so later ones are not repeated.
+pub(crate) fn report_limit_once(what: &str) {
+    if !LIMIT_REPORTED.swap(true, Ordering::Relaxed) {
+        diagnostic::report(
+            "span limits",
+            format_args!(
+                "a span reached its limit of {what} and dropped some; the dropped counts are \
+                 exported with each span, and later drops are not reported"
+            ),
+        );
     }
 }
 

@@ -187,6 +187,7 @@ impl SpanRef {
             let limits = provider.limits;
             if data.events.len() >= limits.max_events_per_span as usize {
                 data.dropped_events_count = data.dropped_events_count.saturating_add(1);
+                crate::limits::report_limit_once("events");
                 return;
             }
             let (attributes, dropped_attributes_count) = limit_attributes(
@@ -214,6 +215,7 @@ impl SpanRef {
             let limits = provider.limits;
             if data.links.len() >= limits.max_links_per_span as usize {
                 data.dropped_links_count = data.dropped_links_count.saturating_add(1);
+                crate::limits::report_limit_once("links");
                 return;
             }
             let (attributes, dropped_attributes_count) = limit_attributes(

@@ -221,6 +221,9 @@ impl<'a> SpanBuilder<'a> {
             .len()
             .saturating_sub(limits.max_links_per_span as usize)
             as u32;
+        if dropped_links_count > 0 {
+            crate::limits::report_limit_once("links");
+        }
         links.truncate(limits.max_links_per_span as usize);
         for link in &mut links {
             let taken = std::mem::take(&mut link.attributes);
