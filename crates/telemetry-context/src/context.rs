@@ -299,6 +299,10 @@ impl fmt::Debug for ContextGuard {
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
+        // `usize::MAX`: never attached (or already detached); nothing to restore.
+        if self.position == usize::MAX {
+            return;
+        }
         // `try_with`: during thread teardown the stack may already be gone, and there is
         // nothing left to restore.
         let _ = STACK.try_with(|stack| {
@@ -358,31 +362,30 @@ impl ContextStack {
     }
 }
 
-/// How many contexts are attached on this thread (holes included).
-pub(crate) fn stack_depth() -> usize {
-    STACK
-        .try_with(|stack| stack.try_borrow().map_or(0, |stack| stack.entries.len()))
-        .unwrap_or(0)
-}
-
-/// Detaches every context attached above `depth`; true if there was any. A future that
-/// holds a [`ContextGuard`] across `.await` leaves its context attached when its `poll`
-/// returns, where it would become the current context of whatever runs next on the thread:
-/// [`WithContext`](crate::WithContext) calls this after each poll. The stale guard, when it
-/// finally drops, finds its entry gone (ids differ) and detaches nothing.
-pub(crate) fn truncate_stack(depth: usize) -> bool {
-    STACK
-        .try_with(|stack| {
-            stack.try_borrow_mut().is_ok_and(|mut stack| {
-                let leaked = stack.entries.len() > depth;
-                stack.entries.truncate(depth);
-                while let Some(None) = stack.entries.last() {
-                    stack.entries.pop();
-                }
-                leaked
+impl ContextGuard {
+    /// Detaches this guard's context and every context attached above it; true if there was
+    /// any above. A future that holds a [`ContextGuard`] across `.await` leaves its context
+    /// attached when its `poll` returns, where it would become the current context of
+    /// whatever runs next on the thread: [`WithContext`](crate::WithContext) ends each poll
+    /// with this instead of a plain drop. The stale guard, when it finally drops, finds its
+    /// entry gone (ids differ) and detaches nothing.
+    pub(crate) fn detach_with_leaks(mut self) -> bool {
+        // Everything the drop would do happens below, in one borrow of the stack; the
+        // sentinel position makes the drop itself a no-op.
+        let position = std::mem::replace(&mut self.position, usize::MAX);
+        STACK
+            .try_with(|stack| {
+                stack.try_borrow_mut().is_ok_and(|mut stack| {
+                    let leaked = stack.entries.len() > position.saturating_add(1);
+                    stack.entries.truncate(position);
+                    while let Some(None) = stack.entries.last() {
+                        stack.entries.pop();
+                    }
+                    leaked
+                })
             })
-        })
-        .unwrap_or(false)
+            .unwrap_or(false)
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use telemetry_core::diagnostic;
 
-use crate::context::{self, Context};
+use crate::context::Context;
 
 /// Whether a guard held across `.await` has been reported.
 static LEAK_REPORTED: AtomicBool = AtomicBool::new(false);
@@ -32,12 +32,10 @@ impl<F: Future> Future for WithContext<F> {
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let depth = context::stack_depth();
         let guard = this.cx.clone().attach();
         let poll = this.inner.poll(task);
-        drop(guard);
         // Reported once per process: a task that does this does it on every poll.
-        if context::truncate_stack(depth) && !LEAK_REPORTED.swap(true, Ordering::Relaxed) {
+        if guard.detach_with_leaks() && !LEAK_REPORTED.swap(true, Ordering::Relaxed) {
             diagnostic::report(
                 "context",
                 format_args!(
