@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Model-checks telemetry-batcher with loom: every interleaving of the models in
 # crates/telemetry-batcher/tests/loom.rs, up to LOOM_MAX_PREEMPTIONS preemptions per run.
-# Runs from anywhere; exits non-zero if a model fails.
+# Runs from anywhere; builds in $CARGO_TARGET_DIR/loom (default target/loom); exits non-zero
+# if a model fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,4 +11,4 @@ export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
 # Loom's own per-model guard against runaway exploration.
 export LOOM_MAX_BRANCHES="${LOOM_MAX_BRANCHES:-10000}"
 
-cargo test --release --target-dir target/loom -p telemetry-batcher --test loom -- --test-threads=2 "$@"
+cargo test --release --target-dir "${CARGO_TARGET_DIR:-target}/loom" -p telemetry-batcher --test loom -- --test-threads=2 "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs telemetry-batcher's unit and integration tests under ThreadSanitizer (nightly, with a
-# sanitized standard library). Runs from anywhere; exits non-zero on a failure or a report.
+# sanitized standard library). Runs from anywhere; builds in $CARGO_TARGET_DIR/tsan (default
+# target/tsan); exits non-zero on a failure or a report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,10 @@ export RUSTFLAGS="${RUSTFLAGS:-} -Zsanitizer=thread"
 export RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -Zsanitizer=thread"
 # Fail the process on the first report instead of printing and carrying on.
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 abort_on_error=1}"
+# The tests make sinks panic on purpose; symbolizing each backtrace under TSAN takes seconds,
+# enough to push a test's flush past its deadline when RUST_BACKTRACE is set in the caller's
+# environment.
+export RUST_BACKTRACE=0
 
-cargo +nightly test -Zbuild-std --target "$target" --target-dir target/tsan \
+cargo +nightly test -Zbuild-std --target "$target" --target-dir "${CARGO_TARGET_DIR:-target}/tsan" \
   -p telemetry-batcher --lib --tests "$@"

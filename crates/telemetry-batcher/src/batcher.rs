@@ -52,6 +52,14 @@ pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(5);
 /// The default [`BatcherBuilder::drop_timeout`]: how long dropping the last handle waits for
 /// the final flush.
 pub const DEFAULT_DROP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default [`BatcherBuilder::max_retry_delay`]: the longest wait between two tries of a
+/// batch the sink could not deliver for now.
+pub const DEFAULT_MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// The shortest wait before trying a batch again, whatever `max_delay` says: a sink that fails
+/// at once (a refused connection) must not make the worker spin.
+pub(crate) const MIN_RETRY_DELAY: Duration = Duration::from_millis(10);
+/// The largest `max_retry_delay` kept: a day, far from overflowing an `Instant`.
+const MAX_RETRY_DELAY_CAP: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// `wake_at` when the worker is not waiting to be woken by a push.
 pub(crate) const NO_WAKE: u64 = u64::MAX;
@@ -77,7 +85,8 @@ pub enum OverflowPolicy {
 
 /// What has gone through a [`Batcher`], by fate. Every item is in exactly one bucket:
 ///
-/// `pushed == exported + dropped_full + dropped_overwritten + dropped_sink_panic + queued`.
+/// `pushed == exported + dropped_full + dropped_overwritten + dropped_sink_panic +
+/// dropped_export_failed + queued`.
 ///
 /// Each counter only grows (except `queued`) and is read without stopping anyone, so a
 /// snapshot taken while items flow is a close approximation; after
@@ -96,15 +105,23 @@ pub struct Counts {
     pub dropped_overwritten: u64,
     /// Items in batches during which the sink panicked.
     pub dropped_sink_panic: u64,
-    /// Items accepted and not yet exported or dropped: in the buffer, in the worker's batch, or
-    /// in the sink right now.
+    /// Items the sink could not deliver: batches it reported
+    /// [`Outcome::Failed`](crate::Outcome::Failed) (a permanent failure), and at shutdown the batches it reported
+    /// [`Outcome::Retry`](crate::Outcome::Retry) for, with everything still queued behind
+    /// them (the shutdown does not wait out an outage).
+    pub dropped_export_failed: u64,
+    /// Items accepted and not yet exported or dropped: in the buffer, in the worker's batch
+    /// (including one kept for a retry), or in the sink right now.
     pub queued: u64,
 }
 
 impl Counts {
     /// All items lost, whatever the cause.
     pub fn dropped(&self) -> u64 {
-        self.dropped_full + self.dropped_overwritten + self.dropped_sink_panic
+        self.dropped_full
+            + self.dropped_overwritten
+            + self.dropped_sink_panic
+            + self.dropped_export_failed
     }
 }
 
@@ -116,6 +133,7 @@ pub struct BatcherBuilder {
     max_delay: Duration,
     overflow: OverflowPolicy,
     drop_timeout: Duration,
+    max_retry_delay: Duration,
     thread_name: String,
 }
 
@@ -127,6 +145,24 @@ pub struct BatcherBuilder {
 /// [`force_flush`](Self::force_flush) and [`shutdown`](Self::shutdown) wait, up to a deadline,
 /// for everything pushed before them to reach the sink. Dropping the last handle shuts down,
 /// waiting at most [`BatcherBuilder::drop_timeout`].
+///
+/// # When the sink cannot deliver
+///
+/// A batch the sink reports as [`Outcome::Retry`](crate::Outcome::Retry) (the destination is
+/// down) is not dropped: the worker keeps it, tops it up to `max_batch` from the buffer, and
+/// tries it again after a backoff that starts at `max_delay` (at least 10 ms) and doubles up
+/// to [`BatcherBuilder::max_retry_delay`]. Meanwhile producers go on pushing into the buffer;
+/// only when it is full does the [`OverflowPolicy`] drop items, counted as usual. So an outage
+/// of any length loses nothing as long as the buffer holds what arrives during it, and memory
+/// stays bounded: at most `capacity` items in the buffer plus one batch of at most `max_batch`
+/// held by the worker (which is all it ever holds, outage or not).
+///
+/// A [`force_flush`](Self::force_flush) tries the queued batches at once, without waiting out
+/// the backoff; at the first one that fails again it returns [`FlushError::Undelivered`],
+/// keeping everything. A [`shutdown`](Self::shutdown) gives each remaining batch one try; after
+/// the first that fails again it drops the rest without trying (the sink has already spent its
+/// own deadline on retries), counts them in [`Counts::dropped_export_failed`] and returns, so
+/// an outage never makes it hang.
 ///
 /// Do not give the sink a handle to its own batcher: the worker would keep the batcher alive,
 /// and dropping the other handles would no longer shut it down.
@@ -148,6 +184,7 @@ pub(crate) struct Shared<T> {
     pub(crate) overflow: OverflowPolicy,
     pub(crate) max_batch: usize,
     pub(crate) max_delay: Duration,
+    pub(crate) max_retry_delay: Duration,
     /// One more than the sequence number of the push that should wake the worker, or
     /// [`NO_WAKE`].
     ///
@@ -206,14 +243,21 @@ pub(crate) struct Losses {
 pub(crate) struct Outflow {
     pub(crate) exported: AtomicU64,
     pub(crate) dropped_sink_panic: AtomicU64,
+    pub(crate) dropped_export_failed: AtomicU64,
     pub(crate) warned_sink_panic: AtomicBool,
 }
 
 /// Progress of the worker, under `Shared::state`.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerState {
-    /// The highest flush ticket fully served.
+    /// The highest flush ticket served, delivered or not.
     pub(crate) flushed: u64,
+    /// The highest flush ticket served with everything before it delivered or dropped; at
+    /// most `flushed`. A ticket in `delivered + 1 ..= flushed` was served by giving up on a
+    /// batch the sink could not deliver for now.
+    pub(crate) delivered: u64,
+    /// `Counts::queued` when the last flush gave up, for [`FlushError::Undelivered`].
+    pub(crate) undelivered_queued: u64,
     /// The worker has exited (after its final drain, or by dying).
     pub(crate) stopped: bool,
     /// The worker exited by panicking.
@@ -285,8 +329,10 @@ impl<T> Batcher<T> {
     /// # Errors
     ///
     /// [`FlushError::Timeout`] if that takes longer than `timeout` (the flush still completes
-    /// in the background), [`FlushError::ShutDown`] after [`shutdown`](Self::shutdown) began,
-    /// [`FlushError::WorkerDied`] if the worker thread is gone.
+    /// in the background), [`FlushError::Undelivered`] if the sink could not deliver a batch
+    /// for now (the items stay queued), [`FlushError::ShutDown`] after
+    /// [`shutdown`](Self::shutdown) began, [`FlushError::WorkerDied`] if the worker thread is
+    /// gone.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
         let shared = &*self.shared;
         if shared.ring.is_closed() {
@@ -294,8 +340,22 @@ impl<T> Batcher<T> {
         }
         let ticket = shared.flush_requested.fetch_add(1, Ordering::AcqRel) + 1;
         shared.unpark_worker();
-        // A shutdown that completes meanwhile has drained everything too.
-        shared.wait(timeout, |state| state.flushed >= ticket || state.stopped)
+        // A shutdown that completes meanwhile has drained everything too (or counted it).
+        let mut gave_up = None;
+        shared.wait(timeout, |state| {
+            if state.delivered >= ticket || state.stopped {
+                return true;
+            }
+            if state.flushed >= ticket {
+                gave_up = Some(state.undelivered_queued);
+                return true;
+            }
+            false
+        })?;
+        match gave_up {
+            Some(queued) => Err(FlushError::Undelivered { queued }),
+            None => Ok(()),
+        }
     }
 
     /// Stops accepting items, waits until everything accepted has gone through the sink, calls
@@ -344,6 +404,7 @@ impl Default for BatcherBuilder {
             max_delay: DEFAULT_MAX_DELAY,
             overflow: OverflowPolicy::default(),
             drop_timeout: DEFAULT_DROP_TIMEOUT,
+            max_retry_delay: DEFAULT_MAX_RETRY_DELAY,
             thread_name: "telemetry-batcher".to_owned(),
         }
     }
@@ -385,6 +446,15 @@ impl BatcherBuilder {
         self
     }
 
+    /// The longest wait between two tries of a batch the sink reported as
+    /// [`Outcome::Retry`](crate::Outcome::Retry); default [`DEFAULT_MAX_RETRY_DELAY`]. The
+    /// first wait is `max_delay` (at least 10 ms, at most this), doubling after each failed
+    /// try. Kept between 10 ms and a day.
+    pub fn max_retry_delay(mut self, max_retry_delay: Duration) -> Self {
+        self.max_retry_delay = max_retry_delay;
+        self
+    }
+
     /// The worker thread's name; default `telemetry-batcher`.
     pub fn thread_name(mut self, thread_name: impl Into<String>) -> Self {
         self.thread_name = thread_name.into();
@@ -410,6 +480,9 @@ impl BatcherBuilder {
             overflow: self.overflow,
             max_batch: self.max_batch,
             max_delay: self.max_delay,
+            max_retry_delay: self
+                .max_retry_delay
+                .clamp(MIN_RETRY_DELAY, MAX_RETRY_DELAY_CAP),
             wake_at: CachePadded::new(AtomicU64::new(NO_WAKE)),
             losses: CachePadded::default(),
             outflow: CachePadded::default(),
@@ -497,11 +570,19 @@ impl<T> Shared<T> {
         }
     }
 
+    /// Counts `lost` items the sink could not deliver, for good or at shutdown.
+    pub(crate) fn record_export_failed(&self, lost: u64) {
+        self.outflow
+            .dropped_export_failed
+            .fetch_add(lost, Ordering::Release);
+    }
+
     pub(crate) fn counts(&self) -> Counts {
         // Losses and exports first, acceptances last: see `Losses` for why that keeps
         // `queued` from going negative.
         let exported = self.outflow.exported.load(Ordering::Acquire);
         let dropped_sink_panic = self.outflow.dropped_sink_panic.load(Ordering::Acquire);
+        let dropped_export_failed = self.outflow.dropped_export_failed.load(Ordering::Acquire);
         let dropped_overwritten = self.losses.dropped_overwritten.load(Ordering::Acquire);
         let dropped_full = self.losses.dropped_full.load(Ordering::Acquire);
         let accepted = self.ring.tail_seq();
@@ -511,7 +592,10 @@ impl<T> Shared<T> {
             dropped_full,
             dropped_overwritten,
             dropped_sink_panic,
-            queued: accepted.saturating_sub(exported + dropped_sink_panic + dropped_overwritten),
+            dropped_export_failed,
+            queued: accepted.saturating_sub(
+                exported + dropped_sink_panic + dropped_export_failed + dropped_overwritten,
+            ),
         }
     }
 
@@ -525,7 +609,7 @@ impl<T> Shared<T> {
     fn wait(
         &self,
         timeout: Duration,
-        done: impl Fn(&WorkerState) -> bool,
+        mut done: impl FnMut(&WorkerState) -> bool,
     ) -> Result<(), FlushError> {
         let deadline = now().checked_add(timeout);
         let mut state = self.lock_state();
@@ -603,6 +687,7 @@ fn first_time(flag: &AtomicBool) -> bool {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::sink::Outcome;
     use std::sync::mpsc;
 
     /// A builder whose batches never go out on time alone.
@@ -656,8 +741,9 @@ mod tests {
         let flushes = Arc::new(std::sync::atomic::AtomicU32::new(0));
         struct Collect(Arc<Mutex<Vec<u32>>>, Arc<std::sync::atomic::AtomicU32>);
         impl Sink<u32> for Collect {
-            fn export(&mut self, batch: &mut Vec<u32>) {
+            fn export(&mut self, batch: &mut Vec<u32>) -> Outcome {
                 self.0.lock().expect("lock").append(batch);
+                Outcome::Exported
             }
             fn flush(&mut self) {
                 self.1.fetch_add(1, Ordering::SeqCst);
@@ -687,7 +773,9 @@ mod tests {
         let shut = Arc::new(AtomicBool::new(false));
         struct OnShutdown(Arc<AtomicBool>);
         impl Sink<u32> for OnShutdown {
-            fn export(&mut self, _: &mut Vec<u32>) {}
+            fn export(&mut self, _: &mut Vec<u32>) -> Outcome {
+                Outcome::Exported
+            }
             fn shutdown(&mut self) {
                 self.0.store(true, Ordering::SeqCst);
             }
@@ -899,6 +987,156 @@ mod tests {
         assert!(
             waited < Duration::from_millis(1150),
             "item 1 waited {waited:?}: its delay restarted when the worker came back"
+        );
+        Ok(())
+    }
+
+    /// A sink standing for a destination that is down for its first `outage` tries, then
+    /// answers every later try with `after`; it records every delivered item.
+    #[derive(Clone, Default)]
+    struct Flaky(Arc<Mutex<FlakyState>>);
+
+    #[derive(Default)]
+    struct FlakyState {
+        outage: usize,
+        after: Option<Outcome>,
+        tries: usize,
+        delivered: Vec<u32>,
+    }
+
+    impl Flaky {
+        fn new(outage: usize, after: Outcome) -> Self {
+            Flaky(Arc::new(Mutex::new(FlakyState {
+                outage,
+                after: Some(after),
+                ..FlakyState::default()
+            })))
+        }
+
+        fn state(&self) -> MutexGuard<'_, FlakyState> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl Sink<u32> for Flaky {
+        fn export(&mut self, batch: &mut Vec<u32>) -> Outcome {
+            let mut state = self.state();
+            state.tries += 1;
+            if state.tries <= state.outage {
+                return Outcome::Retry;
+            }
+            let outcome = state.after.unwrap_or(Outcome::Exported);
+            if outcome == Outcome::Exported {
+                state.delivered.extend(batch.iter().copied());
+            }
+            outcome
+        }
+    }
+
+    #[test]
+    fn an_outage_keeps_every_item_the_buffer_can_hold() -> Result<(), Box<dyn std::error::Error>> {
+        let sink = Flaky::new(2, Outcome::Exported);
+        // Only a full batch goes out, and a retry comes 500 ms after a failure: long enough
+        // for the pushes below to find the kept batch still waiting.
+        let batcher = Batcher::builder()
+            .capacity(8)
+            .max_batch(4)
+            .max_delay(Duration::from_secs(3600))
+            .max_retry_delay(Duration::from_millis(500))
+            .build(sink.clone())?;
+        // The first batch fails and is kept; the rest wait in the buffer meanwhile: 4 + 8
+        // items are held, the last 3 pushes find the buffer full.
+        for i in 0..4 {
+            batcher.push(i)?;
+        }
+        let waiting = std::time::Instant::now();
+        while sink.state().tries == 0 {
+            assert!(waiting.elapsed() < Duration::from_secs(5), "never tried");
+            thread::yield_now();
+        }
+        for i in 4..15 {
+            batcher.push(i)?;
+        }
+        let counts = batcher.counts();
+        assert_eq!((counts.pushed, counts.dropped_full), (15, 3), "{counts:?}");
+        let waiting = std::time::Instant::now();
+        while sink.state().delivered.len() < 12 {
+            assert!(waiting.elapsed() < Duration::from_secs(5), "not delivered");
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(sink.state().delivered, (0..12).collect::<Vec<_>>());
+        let counts = batcher.shutdown(Duration::from_secs(5))?;
+        assert_eq!(
+            counts,
+            Counts {
+                pushed: 15,
+                exported: 12,
+                dropped_full: 3,
+                ..Counts::default()
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_permanent_failure_is_dropped_and_counted_without_a_retry()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let sink = Flaky::new(0, Outcome::Failed);
+        let batcher = patient(4).build(sink.clone())?;
+        for i in 0..6 {
+            batcher.push(i)?;
+        }
+        batcher.force_flush(Duration::from_secs(5))?;
+        assert_eq!(sink.state().tries, 2, "one try per batch, none again");
+        let counts = batcher.counts();
+        assert_eq!(
+            (counts.exported, counts.dropped_export_failed, counts.queued),
+            (0, 6, 0)
+        );
+        assert_eq!(counts.dropped(), 6);
+        Ok(())
+    }
+
+    #[test]
+    fn a_flush_during_an_outage_keeps_the_items_and_says_so()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let sink = Flaky::new(1, Outcome::Exported);
+        let batcher = patient(4)
+            .max_retry_delay(Duration::from_secs(3600))
+            .build(sink.clone())?;
+        for i in 0..6 {
+            batcher.push(i)?;
+        }
+        assert_eq!(
+            batcher.force_flush(Duration::from_secs(5)),
+            Err(FlushError::Undelivered { queued: 6 })
+        );
+        assert_eq!(batcher.counts().dropped(), 0);
+        // The destination is back: the next flush does not wait out the hour of backoff.
+        batcher.force_flush(Duration::from_secs(5))?;
+        assert_eq!(sink.state().delivered, (0..6).collect::<Vec<_>>());
+        Ok(())
+    }
+
+    #[test]
+    fn a_shutdown_during_an_outage_tries_once_and_counts_the_rest()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let sink = Flaky::new(usize::MAX, Outcome::Exported);
+        let batcher = patient(4).build(sink.clone())?;
+        for i in 0..10 {
+            batcher.push(i)?;
+        }
+        let started = std::time::Instant::now();
+        let counts = batcher.shutdown(Duration::from_secs(5))?;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(sink.state().tries, 1, "the rest is dropped without a try");
+        assert_eq!(
+            counts,
+            Counts {
+                pushed: 10,
+                dropped_export_failed: 10,
+                ..Counts::default()
+            }
         );
         Ok(())
     }

@@ -63,6 +63,13 @@ pub enum FlushError {
     /// The worker thread died (a panic outside the sink, which catches its own); the items
     /// still queued will not be exported.
     WorkerDied,
+    /// A flush met a transient failure ([`Outcome::Retry`](crate::Outcome::Retry)): the
+    /// worker stopped trying for this flush. Nothing is lost: the undelivered items stay
+    /// queued and are retried after a backoff.
+    Undelivered {
+        /// Items accepted and not yet exported or dropped when the flush gave up.
+        queued: u64,
+    },
 }
 
 impl fmt::Display for FlushError {
@@ -73,6 +80,10 @@ impl fmt::Display for FlushError {
             }
             Self::ShutDown => f.write_str("the batcher is shut down"),
             Self::WorkerDied => f.write_str("the batcher's worker thread died"),
+            Self::Undelivered { queued } => write!(
+                f,
+                "the sink could not deliver for now; {queued} items stay queued for a retry"
+            ),
         }
     }
 }
@@ -136,6 +147,10 @@ mod tests {
             }
             .to_string(),
             "the batcher did not finish within 5ms"
+        );
+        assert_eq!(
+            FlushError::Undelivered { queued: 3 }.to_string(),
+            "the sink could not deliver for now; 3 items stay queued for a retry"
         );
         assert_eq!(
             BuildError::CapacityTooLarge { requested: 3 }.to_string(),

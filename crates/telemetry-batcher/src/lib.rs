@@ -9,7 +9,8 @@
 //!   allocates; [`force_flush`](Batcher::force_flush) and [`shutdown`](Batcher::shutdown)
 //!   wait, up to a deadline, for everything pushed before them to reach the sink; dropping the
 //!   last handle shuts down. Built with [`Batcher::builder`] ([`BatcherBuilder`]).
-//! - [`Sink`]: where batches go; any `FnMut(&mut Vec<T>)` closure is one.
+//! - [`Sink`]: where batches go; any `FnMut(&mut Vec<T>)` closure is one. Its
+//!   [`Outcome`] says whether a batch was exported, failed for good, or should be retried.
 //! - [`OverflowPolicy`]: what a push does when the buffer is full, and [`Counts`]: what
 //!   happened to every item (exported, dropped and why, still queued).
 //! - [`RingBuffer`]: the bounded multi-producer, multi-consumer queue inside, for callers who
@@ -69,6 +70,16 @@
 //! [`OverflowPolicy::OverwriteOldest`] is there for data where the latest matters most. Either
 //! way the loss is counted, reported once on stderr when it starts and in total at shutdown.
 //!
+//! **A batch the sink cannot deliver for now is kept, not dropped.** When the sink answers
+//! [`Outcome::Retry`] (the collector is down, the export timed out), the worker keeps the batch
+//! and tries it again after a backoff that grows up to [`BatcherBuilder::max_retry_delay`],
+//! while producers keep filling the buffer. Nothing accepted is lost to an outage of any length
+//! as long as the buffer holds what arrives during it; past that the overflow policy drops, and
+//! counts, as it always does. The kept batch is the one batch the worker always holds, so
+//! memory stays bounded by `capacity + max_batch` items. A shutdown gives each remaining batch
+//! a single try and counts what it cannot deliver in [`Counts::dropped_export_failed`], so an
+//! outage cannot make it hang.
+//!
 //! **The worker is woken only when it matters.** It parks when there is nothing to do, after
 //! publishing the sequence number that should wake it: the first item when idle, or the one
 //! that fills the batch. A push reads that number and wakes the worker only when it reaches
@@ -92,8 +103,8 @@ mod worker;
 
 pub use batcher::{
     Batcher, BatcherBuilder, Counts, DEFAULT_CAPACITY, DEFAULT_DROP_TIMEOUT, DEFAULT_MAX_BATCH,
-    DEFAULT_MAX_DELAY, OverflowPolicy,
+    DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRY_DELAY, OverflowPolicy,
 };
 pub use error::{BuildError, FlushError, PushError};
 pub use ring::{MAX_CAPACITY, RingBuffer};
-pub use sink::Sink;
+pub use sink::{Outcome, Sink};

@@ -11,7 +11,9 @@ use std::time::Duration;
 use loom::sync::Arc;
 use loom::sync::mpsc;
 use loom::thread;
-use telemetry_batcher::{Batcher, OverflowPolicy, PushError, RingBuffer};
+use telemetry_batcher::{
+    Batcher, FlushError, Outcome, OverflowPolicy, PushError, RingBuffer, Sink,
+};
 
 /// Two producers and one consumer on a buffer of two: three pushes and two concurrent pops
 /// wrap around to the second lap while the others are mid-operation. Every push is accepted or
@@ -272,5 +274,63 @@ fn force_flush_waits_for_earlier_pushes() {
         batcher.force_flush(Duration::from_secs(1)).expect("flush");
         assert_eq!(rx.try_recv().expect("flushed"), [7]);
         drop(batcher);
+    });
+}
+
+/// A sink whose first try fails with a transient error and whose later ones deliver.
+struct DownOnce {
+    tries: u32,
+    delivered: mpsc::Sender<u32>,
+}
+
+impl Sink<u32> for DownOnce {
+    fn export(&mut self, batch: &mut Vec<u32>) -> Outcome {
+        self.tries += 1;
+        if self.tries == 1 {
+            return Outcome::Retry;
+        }
+        for item in batch.drain(..) {
+            self.delivered.send(item).expect("receiver");
+        }
+        Outcome::Exported
+    }
+}
+
+/// A batch kept for a retry, with a push racing: the worker parks for the retry with no
+/// `wake_at` (an untimed park under loom), and only the flush and the shutdown wake it. The
+/// flush either delivers everything pushed before it or reports it undelivered; the shutdown
+/// then delivers the rest. No wake-up is lost (loom would report a deadlock) and every accepted
+/// item is delivered exactly once.
+#[test]
+fn a_kept_batch_survives_a_flush_and_a_shutdown() {
+    loom::model(|| {
+        let (tx, rx) = mpsc::channel();
+        let batcher = Batcher::builder()
+            .capacity(2)
+            .max_batch(1)
+            .build(DownOnce {
+                tries: 0,
+                delivered: tx,
+            })
+            .expect("build");
+        batcher.push(1).expect("open");
+        let producer = {
+            let batcher = batcher.clone();
+            thread::spawn(move || batcher.push(2).is_ok())
+        };
+        match batcher.force_flush(Duration::from_secs(1)) {
+            Ok(()) | Err(FlushError::Undelivered { .. }) => {}
+            Err(err) => panic!("unexpected {err}"),
+        }
+        let accepted = producer.join().expect("producer");
+        assert!(accepted, "the ring has room and is open");
+        let counts = batcher.shutdown(Duration::from_secs(1)).expect("shutdown");
+        let mut delivered: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        delivered.sort_unstable();
+        assert_eq!(delivered, [1, 2]);
+        assert_eq!(
+            (counts.pushed, counts.exported, counts.dropped()),
+            (2, 2, 0)
+        );
     });
 }

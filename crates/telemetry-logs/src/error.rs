@@ -48,6 +48,20 @@ impl ExportError {
     }
 }
 
+impl ExportErrorKind {
+    /// Whether the same data may get through later: true for [`Timeout`](Self::Timeout) and
+    /// [`Unavailable`](Self::Unavailable), the kinds a collector outage produces. A batch
+    /// processor keeps a batch that failed this way and tries it again; the other kinds
+    /// ([`Rejected`](Self::Rejected), [`ShutDown`](Self::ShutDown)) would fail the same way
+    /// every time, so the batch is dropped and counted.
+    pub fn is_transient(self) -> bool {
+        match self {
+            ExportErrorKind::Timeout | ExportErrorKind::Unavailable => true,
+            ExportErrorKind::ShutDown | ExportErrorKind::Rejected => false,
+        }
+    }
+}
+
 impl fmt::Display for ExportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.kind {
@@ -148,6 +162,10 @@ mod tests {
             "the log destination is unavailable: connection refused"
         );
         assert_eq!(export.kind(), ExportErrorKind::Unavailable);
+        assert!(ExportErrorKind::Unavailable.is_transient());
+        assert!(ExportErrorKind::Timeout.is_transient());
+        assert!(!ExportErrorKind::Rejected.is_transient());
+        assert!(!ExportErrorKind::ShutDown.is_transient());
         let error = LogError::from(export);
         assert!(StdError::source(&error).is_some());
         let combined = combine([

@@ -531,9 +531,10 @@ struct FailingExporter;
 
 impl LogExporter for FailingExporter {
     fn export(&mut self, _batch: &[LogRecord]) -> Result<(), ExportError> {
+        // Permanent: a transient failure would keep the batch for a retry instead.
         Err(ExportError::with_source(
-            ExportErrorKind::Unavailable,
-            "collector down",
+            ExportErrorKind::Rejected,
+            "collector refuses",
         ))
     }
 }

@@ -199,6 +199,16 @@ pub trait PushMetricExporter: Send + fmt::Debug + 'static {
     fn temporality(&self, kind: InstrumentKind) -> Temporality {
         TemporalityPreference::Cumulative.temporality(kind)
     }
+
+    /// Tells the exporter how long one [`export`](Self::export) may take, retries included
+    /// (`None`: no limit). A [`PeriodicReader`] calls it once, when it takes the exporter at
+    /// registration and before the first export, with its own timeout
+    /// (`OTEL_METRIC_EXPORT_TIMEOUT`, where 0 means no limit, or
+    /// [`PeriodicReaderBuilder::with_timeout`]). An exporter that waits on anything (a
+    /// network, a disk) must give up, and report a timeout, when it passes: the reader stops
+    /// waiting for its reply then anyway, and a hung export would hold up every later
+    /// collection. Ignored by default, for exporters that never wait.
+    fn set_export_timeout(&mut self, _timeout: Option<Duration>) {}
 }
 
 /// Keeps exported metrics in memory, for tests. Clones share the same storage.
@@ -394,13 +404,14 @@ impl MetricReader for PeriodicReader {
     }
 
     fn register(&self, producer: Producer) {
-        let Some(exporter) = self.exporter.lock().take() else {
+        let Some(mut exporter) = self.exporter.lock().take() else {
             diagnostic::report(
                 "metrics",
                 format_args!("a reader can serve only one meter provider; ignoring the second"),
             );
             return;
         };
+        exporter.set_export_timeout(export_limit(self.timeout));
         let (commands, receiver) = mpsc::channel();
         let interval = self.interval;
         let spawned = std::thread::Builder::new()
@@ -451,6 +462,13 @@ impl Drop for PeriodicReader {
             }
         }
     }
+}
+
+/// The limit to hand the exporter for a reader `timeout`: none for the "no limit" the
+/// builder records as `Duration::MAX` (from `OTEL_METRIC_EXPORT_TIMEOUT=0`) or for a zero
+/// set in code, which the spec's timeouts also read as "no limit".
+fn export_limit(timeout: Duration) -> Option<Duration> {
+    Some(timeout).filter(|timeout| !timeout.is_zero() && *timeout != Duration::MAX)
 }
 
 fn run_worker(
@@ -555,6 +573,53 @@ mod tests {
         let defaults = PeriodicReaderBuilder::from_env(InMemoryMetricExporter::new(), &unset);
         assert_eq!(defaults.interval, DEFAULT_EXPORT_INTERVAL);
         assert_eq!(defaults.timeout, DEFAULT_EXPORT_TIMEOUT);
+    }
+
+    /// Remembers the export timeout its reader gave it.
+    #[derive(Debug)]
+    struct TimeoutProbe(Arc<Mutex<Option<Option<Duration>>>>);
+
+    impl PushMetricExporter for TimeoutProbe {
+        fn export(&mut self, _metrics: &ResourceMetrics) -> Result<(), ExportError> {
+            Ok(())
+        }
+
+        fn set_export_timeout(&mut self, timeout: Option<Duration>) {
+            *self.0.lock() = Some(timeout);
+        }
+    }
+
+    #[test]
+    fn the_exporter_is_given_the_export_timeout_and_zero_means_none() {
+        let from_env = |millis: &str| {
+            let seen = Arc::new(Mutex::new(None));
+            let env = [("OTEL_METRIC_EXPORT_TIMEOUT", millis)];
+            let reader = PeriodicReaderBuilder::from_env(TimeoutProbe(seen.clone()), &env).build();
+            (seen, reader)
+        };
+        let cases = [
+            ("250", Some(Duration::from_millis(250))),
+            ("0", None),
+            ("-1", Some(DEFAULT_EXPORT_TIMEOUT)),
+        ];
+        for (millis, expected) in cases {
+            let (seen, reader) = from_env(millis);
+            assert_eq!(*seen.lock(), None, "not before registration");
+            let provider = crate::MeterProvider::builder().with_reader(reader).build();
+            assert_eq!(
+                *seen.lock(),
+                Some(expected),
+                "OTEL_METRIC_EXPORT_TIMEOUT={millis}"
+            );
+            drop(provider);
+        }
+        let seen = Arc::new(Mutex::new(None));
+        let reader = PeriodicReader::builder(TimeoutProbe(seen.clone()))
+            .with_timeout(Duration::from_millis(40))
+            .build();
+        let provider = crate::MeterProvider::builder().with_reader(reader).build();
+        assert_eq!(*seen.lock(), Some(Some(Duration::from_millis(40))));
+        drop(provider);
     }
 
     #[test]

@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use telemetry_batcher::{Batcher, BuildError, Counts, FlushError, Sink};
+use telemetry_batcher::{Batcher, BuildError, Counts, FlushError, Outcome, Sink};
 use telemetry_core::env::{self, EnvSource, ProcessEnv};
 use telemetry_core::{Resource, diagnostic};
 
-use crate::error::TraceError;
+use crate::error::{ExportError, ExportErrorKind, TraceError};
 use crate::exporter::SpanExporter;
 use crate::processor::SpanProcessor;
 use crate::span_data::SpanData;
@@ -28,6 +28,8 @@ pub struct BatchConfig {
     /// How long one export may take, handed to the exporter
     /// ([`SpanExporter::set_export_timeout`]), and the deadline for draining the queue when
     /// the processor is dropped (`OTEL_BSP_EXPORT_TIMEOUT`, 30000 ms; zero: no limit).
+    /// An export that fails with a transient error after spending it is tried again later,
+    /// `scheduled_delay` after the failure, doubling up to 30 s.
     pub export_timeout: Duration,
 }
 
@@ -35,6 +37,9 @@ pub struct BatchConfig {
 /// the queue is allocated when the processor starts, so a typo must not reserve gigabytes.
 /// About 230 MB of slots for spans; set a larger one in code if it is really meant.
 pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+
+/// The longest wait between two tries of a batch that failed with a transient error.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
 impl Default for BatchConfig {
     fn default() -> Self {
@@ -108,12 +113,30 @@ impl BatchConfig {
 /// Ends spans into a lock-free ring buffer without blocking the ending thread; a worker
 /// thread exports them in batches of up to `max_export_batch_size`, at least every
 /// `scheduled_delay`. A full queue drops the new span and counts it.
+///
+/// # When the collector is down
+///
+/// A batch the exporter fails to deliver with a transient error
+/// ([`ExportErrorKind::is_transient`]: a timeout, an unreachable collector) is kept at the head
+/// of the queue and tried again, first `scheduled_delay` after the failure, then at doubling
+/// intervals up to 30 s, while ending spans go on filling the queue. So no span is lost to an
+/// outage as long as the queue holds what ends during it; once it is full, new spans are
+/// dropped and counted in `queue.dropped_full`. Memory stays bounded: `max_queue_size` spans in
+/// the queue plus the one kept batch of at most `max_export_batch_size`. A batch rejected for
+/// good ([`ExportErrorKind::Rejected`], or an exporter already shut down) is dropped at once
+/// and counted in `queue.dropped_export_failed` (see [`BatchCounts`]).
+///
+/// [`force_flush`](SpanProcessor::force_flush) during an outage tries once and returns
+/// [`TraceError::Export`] (kind [`Unavailable`](ExportErrorKind::Unavailable)), keeping the
+/// spans. [`shutdown`](SpanProcessor::shutdown) gives each remaining batch one try and, after
+/// the first that fails, drops and counts the rest rather than wait out the outage; it reports
+/// the losses, and [`counts`](BatchSpanProcessor::counts) has them.
 #[derive(Debug)]
 pub struct BatchSpanProcessor {
     batcher: Batcher<SpanData>,
     resource: Arc<OnceLock<Resource>>,
-    /// Spans in batches the exporter failed to deliver. Written by the worker; read anywhere.
-    failed: Arc<AtomicU64>,
+    /// Failed tries of batches kept for a retry. Written by the worker; read anywhere.
+    retries: Arc<AtomicU64>,
     config: BatchConfig,
 }
 
@@ -121,7 +144,9 @@ struct ExportSink {
     exporter: Box<dyn SpanExporter>,
     resource: Arc<OnceLock<Resource>>,
     resource_sent: bool,
-    failed: Arc<AtomicU64>,
+    retries: Arc<AtomicU64>,
+    /// Whether a permanent failure has been reported (later ones are only counted).
+    reported_failure: bool,
 }
 
 impl ExportSink {
@@ -136,16 +161,35 @@ impl ExportSink {
 }
 
 impl Sink<SpanData> for ExportSink {
-    fn export(&mut self, batch: &mut Vec<SpanData>) {
+    fn export(&mut self, batch: &mut Vec<SpanData>) -> Outcome {
         self.send_resource();
-        if let Err(error) = self.exporter.export(batch) {
+        let Err(error) = self.exporter.export(batch) else {
+            return Outcome::Exported;
+        };
+        if error.kind().is_transient() {
             // Relaxed: a statistic.
-            if self.failed.fetch_add(batch.len() as u64, Ordering::Relaxed) == 0 {
+            if self.retries.fetch_add(1, Ordering::Relaxed) == 0 {
                 diagnostic::report(
                     "batch span processor",
-                    format_args!("export failed: {error}"),
+                    format_args!(
+                        "export failed, keeping the batch to try again (reported once; totals \
+                         at shutdown): {error}"
+                    ),
                 );
             }
+            Outcome::Retry
+        } else {
+            if !self.reported_failure {
+                self.reported_failure = true;
+                diagnostic::report(
+                    "batch span processor",
+                    format_args!(
+                        "export failed for good, dropping the batch (reported once; totals at \
+                         shutdown): {error}"
+                    ),
+                );
+            }
+            Outcome::Failed
         }
     }
 
@@ -169,19 +213,31 @@ impl Sink<SpanData> for ExportSink {
 }
 
 /// What has passed through a [`BatchSpanProcessor`].
+///
+/// Every span ended while sampled is in exactly one of `queue.exported`, `queue.queued`
+/// (including a batch kept for a retry) or one of the `queue.dropped_*` causes: the queue was
+/// full (`dropped_full`), the exporter panicked (`dropped_sink_panic`), or the exporter could
+/// not deliver it (`dropped_export_failed`: rejected for good, or still failing at shutdown).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct BatchCounts {
     /// The queue's counts: pushed, exported, dropped by cause, queued.
     pub queue: Counts,
-    /// Spans the exporter failed to deliver (included in `queue.exported`, which counts what
-    /// reached the exporter).
+    /// Spans the exporter failed to deliver and that were dropped: the same number as
+    /// `queue.dropped_export_failed` (and so included in `queue.dropped()`). A batch that
+    /// failed with a transient error and was delivered on a later try is not in it.
     pub export_failed: u64,
+    /// Tries that failed with a transient error, each keeping its batch for another try.
+    pub retries: u64,
 }
 
 fn flush_error(error: FlushError) -> TraceError {
     match error {
         FlushError::Timeout { timeout } => TraceError::Timeout(timeout),
         FlushError::ShutDown => TraceError::AlreadyShutDown,
+        // Nothing is lost: the spans stay queued and are tried again.
+        undelivered @ FlushError::Undelivered { .. } => TraceError::Export(
+            ExportError::with_source(ExportErrorKind::Unavailable, undelivered),
+        ),
         _ => TraceError::WorkerDied,
     }
 }
@@ -198,7 +254,7 @@ impl BatchSpanProcessor {
         config: BatchConfig,
     ) -> Result<Self, BuildError> {
         let resource = Arc::new(OnceLock::new());
-        let failed = Arc::new(AtomicU64::new(0));
+        let retries = Arc::new(AtomicU64::new(0));
         // A zero timeout means no limit (the spec's rule for every OTEL_* timeout).
         let export_timeout = Some(config.export_timeout).filter(|t| !t.is_zero());
         let mut exporter: Box<dyn SpanExporter> = Box::new(exporter);
@@ -207,12 +263,14 @@ impl BatchSpanProcessor {
             exporter,
             resource: Arc::clone(&resource),
             resource_sent: false,
-            failed: Arc::clone(&failed),
+            retries: Arc::clone(&retries),
+            reported_failure: false,
         };
         let batcher = Batcher::builder()
             .capacity(config.max_queue_size)
             .max_batch(config.max_export_batch_size)
             .max_delay(config.scheduled_delay)
+            .max_retry_delay(MAX_RETRY_DELAY)
             // Dropping the processor waits for the queue to drain, as shutdown does: at most
             // the export timeout, or for as long as it takes when there is none.
             .drop_timeout(export_timeout.unwrap_or(Duration::MAX))
@@ -221,7 +279,7 @@ impl BatchSpanProcessor {
         Ok(BatchSpanProcessor {
             batcher,
             resource,
-            failed,
+            retries,
             config,
         })
     }
@@ -233,9 +291,11 @@ impl BatchSpanProcessor {
 
     /// What has been queued, exported and dropped so far.
     pub fn counts(&self) -> BatchCounts {
+        let queue = self.batcher.counts();
         BatchCounts {
-            queue: self.batcher.counts(),
-            export_failed: self.failed.load(Ordering::Relaxed),
+            queue,
+            export_failed: queue.dropped_export_failed,
+            retries: self.retries.load(Ordering::Relaxed),
         }
     }
 }
@@ -254,22 +314,36 @@ impl SpanProcessor for BatchSpanProcessor {
     }
 
     fn shutdown(&self, timeout: Duration) -> Result<(), TraceError> {
-        let counts = self.batcher.shutdown(timeout).map_err(flush_error)?;
-        let failed = self.failed.load(Ordering::Relaxed);
-        if counts.dropped() > 0 || failed > 0 {
+        let result = self.batcher.shutdown(timeout);
+        let counts = self.counts();
+        let queue = counts.queue;
+        if let Err(FlushError::Timeout { .. }) = result {
             diagnostic::report(
                 "batch span processor",
                 format_args!(
-                    "shut down after {} spans: {} dropped (queue full {}, exporter panic {}), {} failed to export",
-                    counts.pushed,
-                    counts.dropped(),
-                    counts.dropped_full,
-                    counts.dropped_sink_panic,
-                    failed
+                    "shutdown did not finish within {timeout:?}: {} spans still queued, {} dropped \
+                     so far",
+                    queue.queued,
+                    queue.dropped()
+                ),
+            );
+        } else if queue.dropped() > 0 || counts.retries > 0 {
+            diagnostic::report(
+                "batch span processor",
+                format_args!(
+                    "shut down after {} spans: {} exported, {} dropped (queue full {}, exporter \
+                     panic {}, export failed {}); {} failed tries kept for a retry",
+                    queue.pushed,
+                    queue.exported,
+                    queue.dropped(),
+                    queue.dropped_full,
+                    queue.dropped_sink_panic,
+                    queue.dropped_export_failed,
+                    counts.retries
                 ),
             );
         }
-        Ok(())
+        result.map(|_| ()).map_err(flush_error)
     }
 
     fn set_resource(&self, resource: &Resource) {
@@ -313,7 +387,7 @@ mod tests {
     struct TimeoutProbe(Arc<parking_lot::Mutex<Option<Option<Duration>>>>);
 
     impl SpanExporter for TimeoutProbe {
-        fn export(&mut self, _batch: &[SpanData]) -> Result<(), crate::ExportError> {
+        fn export(&mut self, _batch: &[SpanData]) -> Result<(), ExportError> {
             Ok(())
         }
 

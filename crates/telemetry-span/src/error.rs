@@ -48,6 +48,20 @@ impl ExportError {
     }
 }
 
+impl ExportErrorKind {
+    /// Whether the same data may get through later: true for [`Timeout`](Self::Timeout) and
+    /// [`Unavailable`](Self::Unavailable), the kinds a collector outage produces. A batch
+    /// processor keeps a batch that failed this way and tries it again; the other kinds
+    /// ([`Rejected`](Self::Rejected), [`ShutDown`](Self::ShutDown)) would fail the same way
+    /// every time, so the batch is dropped and counted.
+    pub fn is_transient(self) -> bool {
+        match self {
+            ExportErrorKind::Timeout | ExportErrorKind::Unavailable => true,
+            ExportErrorKind::ShutDown | ExportErrorKind::Rejected => false,
+        }
+    }
+}
+
 impl fmt::Display for ExportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.kind {
@@ -133,5 +147,23 @@ pub(crate) fn combine(
         0 => Ok(()),
         1 => Err(errors.remove(0)),
         _ => Err(TraceError::Multiple(errors)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_outages_are_transient() {
+        let transient = [
+            (ExportErrorKind::ShutDown, false),
+            (ExportErrorKind::Timeout, true),
+            (ExportErrorKind::Rejected, false),
+            (ExportErrorKind::Unavailable, true),
+        ];
+        for (kind, expected) in transient {
+            assert_eq!(kind.is_transient(), expected, "{kind:?}");
+        }
     }
 }
