@@ -92,6 +92,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod console;
 mod error;
 mod exporter;
 mod limits;
@@ -105,6 +106,7 @@ mod suppress;
 mod tracing_bridge;
 
 pub use batch::{BatchConfig, BatchCounts, BatchLogProcessor};
+pub use console::ConsoleLogExporter;
 pub use error::{ExportError, ExportErrorKind, LogError};
 pub use exporter::{InMemoryLogExporter, LogExporter};
 pub use limits::{LogLimits, MAX_VALUE_DEPTH};

@@ -29,6 +29,9 @@ pub struct LoggerProvider {
 #[derive(Debug)]
 pub struct LoggerProviderBuilder {
     resource: Option<Resource>,
+    /// Set by `with_exact_resource`: the resource is used as given, not merged over the
+    /// detected one.
+    exact_resource: bool,
     limits: Option<LogLimits>,
     min_severity: Severity,
     processors: Vec<Box<dyn LogProcessor>>,
@@ -61,6 +64,7 @@ impl LoggerProvider {
     pub fn builder() -> LoggerProviderBuilder {
         LoggerProviderBuilder {
             resource: None,
+            exact_resource: false,
             limits: None,
             min_severity: Severity::UNSPECIFIED,
             processors: Vec::new(),
@@ -126,6 +130,17 @@ impl LoggerProviderBuilder {
     /// without it, [`Resource::detect`].
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
+        self.exact_resource = false;
+        self
+    }
+
+    /// Sets the resource, used exactly as given: nothing is detected or merged under it.
+    /// For callers that detected the resource themselves (the `telemetry` facade, from
+    /// its own environment source), so the environment is read, and its errors reported,
+    /// once.
+    pub fn with_exact_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self.exact_resource = true;
         self
     }
 
@@ -162,9 +177,11 @@ impl LoggerProviderBuilder {
 
     /// The provider.
     pub fn build(self) -> LoggerProvider {
-        let resource = self
-            .resource
-            .map_or_else(Resource::detect, |user| Resource::detect_merged(&user));
+        let resource = match self.resource {
+            Some(resource) if self.exact_resource => resource,
+            Some(user) => Resource::detect_merged(&user),
+            None => Resource::detect(),
+        };
         for processor in &self.processors {
             processor.set_resource(&resource);
         }
@@ -178,5 +195,33 @@ impl LoggerProviderBuilder {
                 reported_dropped_attributes: AtomicBool::new(false),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod exact_resource_tests {
+    use super::*;
+
+    #[test]
+    fn an_exact_resource_is_used_as_given_and_a_plain_one_is_merged() {
+        let given = || Resource::builder().with_service_name("exact").build();
+        let exact = LoggerProvider::builder()
+            .with_exact_resource(given())
+            .build();
+        assert_eq!(exact.resource(), &given());
+        let merged = LoggerProvider::builder().with_resource(given()).build();
+        assert_eq!(merged.resource().service_name(), Some("exact"));
+        assert!(merged.resource().get("telemetry.sdk.language").is_some());
+        // The last setter wins.
+        let plain_again = LoggerProvider::builder()
+            .with_exact_resource(given())
+            .with_resource(given())
+            .build();
+        assert!(
+            plain_again
+                .resource()
+                .get("telemetry.sdk.language")
+                .is_some()
+        );
     }
 }

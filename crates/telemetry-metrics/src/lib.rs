@@ -70,6 +70,7 @@
 #![forbid(unsafe_code)]
 
 mod attributes;
+mod console;
 pub mod data;
 mod error;
 mod exemplar;
@@ -83,6 +84,7 @@ mod reader;
 mod stream;
 mod view;
 
+pub use console::ConsoleMetricExporter;
 pub use error::{ExportError, ExportErrorKind, InstrumentError, InstrumentErrorKind, MetricError};
 pub use exemplar::ExemplarFilter;
 pub use instrument::{

@@ -35,6 +35,9 @@ struct ProviderInner {
 #[derive(Debug, Default)]
 pub struct MeterProviderBuilder {
     resource: Option<Resource>,
+    /// Set by `with_exact_resource`: the resource is used as given, not merged over the
+    /// detected one.
+    exact_resource: bool,
     readers: Vec<Arc<dyn MetricReader>>,
     views: Vec<View>,
     exemplar_filter: Option<ExemplarFilter>,
@@ -125,6 +128,17 @@ impl MeterProviderBuilder {
     /// ([`Resource::detect_merged`]); without it, [`Resource::detect`].
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
+        self.exact_resource = false;
+        self
+    }
+
+    /// Sets the resource, used exactly as given: nothing is detected or merged under it.
+    /// For callers that detected the resource themselves (the `telemetry` facade, from
+    /// its own environment source), so the environment is read, and its errors reported,
+    /// once.
+    pub fn with_exact_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self.exact_resource = true;
         self
     }
 
@@ -157,9 +171,11 @@ impl MeterProviderBuilder {
 
     /// The provider; registers every reader.
     pub fn build(self) -> MeterProvider {
-        let resource = self
-            .resource
-            .map_or_else(Resource::detect, |user| Resource::detect_merged(&user));
+        let resource = match self.resource {
+            Some(resource) if self.exact_resource => resource,
+            Some(user) => Resource::detect_merged(&user),
+            None => Resource::detect(),
+        };
         let pipelines: Vec<Arc<Pipeline>> = self
             .readers
             .iter()
@@ -192,5 +208,35 @@ impl MeterProviderBuilder {
                 meters: Mutex::new(Vec::new()),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod exact_resource_tests {
+    use super::*;
+    use crate::reader::ManualReader;
+
+    fn collected_resource(builder: MeterProviderBuilder) -> Result<Resource, MetricError> {
+        let reader = ManualReader::new();
+        let _provider = builder.with_reader(reader.clone()).build();
+        Ok(reader.collect()?.resource)
+    }
+
+    #[test]
+    fn an_exact_resource_is_used_as_given_and_a_plain_one_is_merged() -> Result<(), MetricError> {
+        let given = || Resource::builder().with_service_name("exact").build();
+        let exact = collected_resource(MeterProvider::builder().with_exact_resource(given()))?;
+        assert_eq!(exact, given());
+        let merged = collected_resource(MeterProvider::builder().with_resource(given()))?;
+        assert_eq!(merged.service_name(), Some("exact"));
+        assert!(merged.get("telemetry.sdk.language").is_some());
+        // The last setter wins.
+        let plain_again = collected_resource(
+            MeterProvider::builder()
+                .with_exact_resource(given())
+                .with_resource(given()),
+        )?;
+        assert!(plain_again.get("telemetry.sdk.language").is_some());
+        Ok(())
     }
 }

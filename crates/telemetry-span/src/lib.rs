@@ -8,7 +8,12 @@
 //! - [`BatchSpanProcessor`] moves ended spans into `telemetry-batcher`'s lock-free ring
 //!   buffer without blocking the ending thread; a worker thread hands batches to a
 //!   [`SpanExporter`]. [`SimpleSpanProcessor`] exports synchronously, for tests.
-//! - [`InMemorySpanExporter`] keeps spans in memory, for tests.
+//! - [`InMemorySpanExporter`] keeps spans in memory, for tests; [`ConsoleSpanExporter`]
+//!   prints one line per span.
+//! - [`TracingSpanLayer`] is a `tracing_subscriber::Layer` that turns `tracing` spans into
+//!   these spans, in the same tree, so code instrumented with `tracing` shows up unchanged;
+//!   it records through one [`Tracer`] or follows the installed provider
+//!   ([`TracingSpanLayer::global`]).
 //!
 //! The design decision: sampling happens before anything is allocated. A span the sampler
 //! drops is only its [`SpanContext`](telemetry_context::SpanContext) (so the decision still
@@ -41,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod console;
 mod error;
 mod exporter;
 pub mod global;
@@ -51,8 +57,10 @@ mod sampler;
 mod span;
 mod span_data;
 mod tracer;
+mod tracing_bridge;
 
 pub use batch::{BatchConfig, BatchCounts, BatchSpanProcessor, MAX_QUEUE_SIZE};
+pub use console::ConsoleSpanExporter;
 pub use error::{ExportError, ExportErrorKind, TraceError};
 pub use exporter::{InMemorySpanExporter, SpanExporter};
 pub use limits::{MAX_VALUE_DEPTH, SpanLimits};
@@ -62,3 +70,4 @@ pub use sampler::{ParentBased, Sampler, SamplingDecision, SamplingResult, Should
 pub use span::{Span, SpanRef};
 pub use span_data::{Event, Link, SpanData, SpanKind, Status};
 pub use tracer::{SpanBuilder, Tracer};
+pub use tracing_bridge::TracingSpanLayer;

@@ -43,6 +43,9 @@ pub struct TracerProvider {
 #[derive(Debug)]
 pub struct TracerProviderBuilder {
     resource: Option<Resource>,
+    /// Set by `with_exact_resource`: the resource is used as given, not merged over the
+    /// detected one.
+    exact_resource: bool,
     sampler: Option<Sampler>,
     limits: Option<SpanLimits>,
     processors: Vec<Box<dyn SpanProcessor>>,
@@ -98,6 +101,7 @@ impl TracerProvider {
     pub fn builder() -> TracerProviderBuilder {
         TracerProviderBuilder {
             resource: None,
+            exact_resource: false,
             sampler: None,
             limits: None,
             processors: Vec::new(),
@@ -163,6 +167,17 @@ impl TracerProviderBuilder {
     /// without it, [`Resource::detect`].
     pub fn with_resource(mut self, resource: Resource) -> Self {
         self.resource = Some(resource);
+        self.exact_resource = false;
+        self
+    }
+
+    /// Sets the resource, used exactly as given: nothing is detected or merged under it.
+    /// For callers that detected the resource themselves (the `telemetry` facade, from
+    /// its own environment source), so the environment is read, and its errors reported,
+    /// once.
+    pub fn with_exact_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self.exact_resource = true;
         self
     }
 
@@ -203,9 +218,11 @@ impl TracerProviderBuilder {
 
     /// The provider.
     pub fn build(self) -> TracerProvider {
-        let resource = self
-            .resource
-            .map_or_else(Resource::detect, |user| Resource::detect_merged(&user));
+        let resource = match self.resource {
+            Some(resource) if self.exact_resource => resource,
+            Some(user) => Resource::detect_merged(&user),
+            None => Resource::detect(),
+        };
         for processor in &self.processors {
             processor.set_resource(&resource);
         }
@@ -219,5 +236,33 @@ impl TracerProviderBuilder {
                 shut_down: AtomicBool::new(false),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod exact_resource_tests {
+    use super::*;
+
+    #[test]
+    fn an_exact_resource_is_used_as_given_and_a_plain_one_is_merged() {
+        let given = || Resource::builder().with_service_name("exact").build();
+        let exact = TracerProvider::builder()
+            .with_exact_resource(given())
+            .build();
+        assert_eq!(exact.resource(), &given());
+        let merged = TracerProvider::builder().with_resource(given()).build();
+        assert_eq!(merged.resource().service_name(), Some("exact"));
+        assert!(merged.resource().get("telemetry.sdk.language").is_some());
+        // The last setter wins.
+        let plain_again = TracerProvider::builder()
+            .with_exact_resource(given())
+            .with_resource(given())
+            .build();
+        assert!(
+            plain_again
+                .resource()
+                .get("telemetry.sdk.language")
+                .is_some()
+        );
     }
 }
