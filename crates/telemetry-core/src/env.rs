@@ -1,8 +1,14 @@
 //! Reading `OTEL_*` environment variables by the rules of the OpenTelemetry configuration
 //! spec: an empty value is the same as unset, enums are case-insensitive, and a value that
 //! does not parse is reported (each time it is read) and ignored, so the default applies.
+//!
+//! Code that reads the same variable more than once per process (one exporter per signal,
+//! all built from one environment) reports through [`report_invalid_once`] instead, so a
+//! typo is one warning, not three.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::diagnostic;
@@ -126,9 +132,43 @@ pub fn read_enum<T: Copy>(
     found.map(|(_, choice)| *choice)
 }
 
+/// Reports that variable `name` has the unusable `value`, `why` saying what was wrong and
+/// what is done instead, unless the same name with the same value was reported before in
+/// this process. Returns whether it reported.
+///
+/// Keyed by name and value, so a variable read once per signal warns once, while a
+/// different bad value (a test, or a process that changes its environment) still warns.
+/// The set grows by one entry per distinct bad setting, which the environment bounds.
+pub fn report_invalid_once(name: &str, value: &str, why: fmt::Arguments<'_>) -> bool {
+    static REPORTED: OnceLock<Mutex<HashSet<(String, String)>>> = OnceLock::new();
+    let first = REPORTED
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert((name.to_owned(), value.to_owned()));
+    if first {
+        // Outside the lock: the handler may do anything, reading variables included.
+        diagnostic::report("env", format_args!("{name}={value:?}: {why}"));
+    }
+    first
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_value_is_reported_once_per_name_and_value() {
+        let name = "TELEMETRY_CORE_TEST_REPORT_ONCE";
+        assert!(report_invalid_once(name, "x", format_args!("ignored")));
+        assert!(!report_invalid_once(name, "x", format_args!("ignored")));
+        assert!(report_invalid_once(name, "y", format_args!("ignored")));
+        assert!(report_invalid_once(
+            "TELEMETRY_CORE_TEST_OTHER",
+            "x",
+            format_args!("ignored")
+        ));
+    }
 
     #[test]
     fn empty_is_unset_and_values_are_trimmed() {

@@ -1,12 +1,12 @@
 //! Exporter settings from `OTEL_EXPORTER_OTLP_*`, by the rules of the OTLP exporter spec
 //! (conformance.md §2.4): per-signal variables override the generic ones option by option,
 //! the generic endpoint is a base that gets the signal's path, and anything unparsable is
-//! reported and ignored so the default applies.
+//! reported and ignored so the default applies. The facade builds one exporter per signal
+//! from one environment, so each bad value is reported once per process, not per signal.
 
 use std::fmt;
 use std::time::Duration;
 
-use telemetry_core::diagnostic;
 use telemetry_core::env::{self, EnvSource, ProcessEnv};
 
 /// The export timeout when neither the environment nor code sets one.
@@ -59,7 +59,7 @@ pub enum Protocol {
     HttpProtobuf,
     /// OTLP/HTTP with OTLP/JSON bodies.
     HttpJson,
-    /// OTLP/gRPC. Accepted in configuration; the HTTP exporter refuses it when built.
+    /// OTLP/gRPC, spoken by the `Grpc*Exporter`s; the HTTP exporters refuse it when built.
     Grpc,
 }
 
@@ -122,7 +122,9 @@ impl ExporterConfig {
     ///
     /// For each option the per-signal variable (`OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`) wins
     /// over the generic one (`OTEL_EXPORTER_OTLP_TIMEOUT`), and a value that does not parse
-    /// is reported and ignored, falling through to the next source. Headers from the
+    /// is reported (once per process, however many exporters read it) and ignored, falling
+    /// through to the next source. With `protocol` gRPC, a header whose value is not
+    /// visible ASCII (which gRPC metadata cannot carry) is skipped the same way. Headers from the
     /// per-signal variable replace the generic list as a whole, as any other option does.
     pub fn from_env_source(env: &(impl EnvSource + ?Sized), signal: Signal) -> Self {
         let generic = |option: &str| format!("OTEL_EXPORTER_OTLP_{option}");
@@ -133,20 +135,22 @@ impl ExporterConfig {
             ("http/json", Protocol::HttpJson),
             ("grpc", Protocol::Grpc),
         ];
-        let protocol = env::read_enum(env, &specific("PROTOCOL"), &protocols)
-            .or_else(|| env::read_enum(env, &generic("PROTOCOL"), &protocols))
+        let protocol = read_choice(env, &specific("PROTOCOL"), &protocols)
+            .or_else(|| read_choice(env, &generic("PROTOCOL"), &protocols))
             .unwrap_or_default();
         let compressions = [("gzip", Compression::Gzip), ("none", Compression::None)];
-        let compression = env::read_enum(env, &specific("COMPRESSION"), &compressions)
-            .or_else(|| env::read_enum(env, &generic("COMPRESSION"), &compressions))
+        let compression = read_choice(env, &specific("COMPRESSION"), &compressions)
+            .or_else(|| read_choice(env, &generic("COMPRESSION"), &compressions))
             .unwrap_or_default();
         // Timeout 0 means no limit (configuration/sdk-environment-variables.md).
-        let timeout = env::read_millis(env, &specific("TIMEOUT"))
-            .or_else(|| env::read_millis(env, &generic("TIMEOUT")))
+        let timeout = read_millis(env, &specific("TIMEOUT"))
+            .or_else(|| read_millis(env, &generic("TIMEOUT")))
             .map_or(Some(DEFAULT_TIMEOUT), |t| Some(t).filter(|t| !t.is_zero()));
         let headers = [specific("HEADERS"), generic("HEADERS")]
             .into_iter()
-            .find_map(|name| env::read_string(env, &name).map(|value| parse_headers(&name, &value)))
+            .find_map(|name| {
+                env::read_string(env, &name).map(|value| parse_headers(&name, &value, protocol))
+            })
             .unwrap_or_default();
 
         let endpoint = match env::read_string(env, &specific("ENDPOINT")) {
@@ -200,11 +204,55 @@ fn signal_endpoint(base: &str, signal: Signal) -> String {
     format!("{head}{slash}{}{tail}", signal.path())
 }
 
+/// One of `choices`, matched case-insensitively; anything else is reported (once per
+/// process) and ignored.
+fn read_choice<T: Copy>(
+    env: &(impl EnvSource + ?Sized),
+    name: &str,
+    choices: &[(&str, T)],
+) -> Option<T> {
+    let value = env::read_string(env, name)?;
+    let found = choices
+        .iter()
+        .find(|(label, _)| label.eq_ignore_ascii_case(&value))
+        .map(|(_, choice)| *choice);
+    if found.is_none() {
+        env::report_invalid_once(name, &value, format_args!("not a known value; ignoring it"));
+    }
+    found
+}
+
+/// A number of milliseconds; anything else (a negative number, a unit) is reported (once
+/// per process) and ignored.
+fn read_millis(env: &(impl EnvSource + ?Sized), name: &str) -> Option<Duration> {
+    let value = env::read_string(env, name)?;
+    match value.parse::<u64>() {
+        Ok(millis) => Some(Duration::from_millis(millis)),
+        Err(_) => {
+            env::report_invalid_once(
+                name,
+                &value,
+                format_args!("not a non-negative number of milliseconds; ignoring it"),
+            );
+            None
+        }
+    }
+}
+
+/// Whether gRPC can send `value` as ASCII metadata: visible ASCII, spaces and tabs. HTTP
+/// allows more (obs-text), so a value can pass as an HTTP header and still be unsendable.
+fn is_grpc_metadata_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+}
+
 /// Parses `k1=v1,k2=v2` with percent-decoded keys and values (the W3C baggage format less
-/// its `;` properties). A pair that does not parse is reported and skipped: one typo must
-/// not cost the others.
-fn parse_headers(variable: &str, value: &str) -> Vec<(String, String)> {
+/// its `;` properties). A pair that does not parse, or that `protocol` cannot send, is
+/// reported (once per process) and skipped: one typo must not cost the others.
+fn parse_headers(variable: &str, value: &str, protocol: Protocol) -> Vec<(String, String)> {
     let mut headers = Vec::new();
+    let mut skipped = Vec::new();
     for pair in value.split(',') {
         if pair.trim().is_empty() {
             continue;
@@ -214,19 +262,21 @@ fn parse_headers(variable: &str, value: &str) -> Vec<(String, String)> {
             let value = percent_decode(value.trim())?;
             let valid = !key.is_empty()
                 && http::HeaderName::from_bytes(key.as_bytes()).is_ok()
-                && http::HeaderValue::from_str(&value).is_ok();
+                && http::HeaderValue::from_str(&value).is_ok()
+                && (protocol != Protocol::Grpc || is_grpc_metadata_value(&value));
             valid.then_some((key, value))
         });
         match parsed {
             Some(header) => headers.push(header),
-            None => diagnostic::report(
-                "otlp exporter",
-                format_args!(
-                    "{variable}: skipping the malformed header {:?}",
-                    pair.trim()
-                ),
-            ),
+            None => skipped.push(pair.trim()),
         }
+    }
+    if !skipped.is_empty() {
+        env::report_invalid_once(
+            variable,
+            value,
+            format_args!("skipping the malformed headers {skipped:?}"),
+        );
     }
     headers
 }
@@ -413,14 +463,81 @@ mod tests {
             ("invalid header name", "a b=1,c=ok", &[("c", "ok")]),
             ("control character in value", "a=x%0Ay,c=ok", &[("c", "ok")]),
             ("empty pairs ignored", ",,a=1,", &[("a", "1")]),
+            (
+                "utf-8 value",
+                "a=caf%C3%A9,c=ok",
+                &[("a", "café"), ("c", "ok")],
+            ),
         ];
         for (name, input, expected) in cases {
-            let parsed = parse_headers("TEST", input);
+            let parsed = parse_headers("TEST", input, Protocol::HttpProtobuf);
             let expected: Vec<(String, String)> = expected
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect();
             assert_eq!(parsed, expected, "{name}");
         }
+    }
+
+    #[test]
+    fn grpc_headers_must_be_ascii() {
+        // A value HTTP can send but gRPC ASCII metadata cannot is skipped, not left to fail
+        // the exporter's build.
+        let env = [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "a=caf%C3%A9,b=x%09y,c=ok"),
+        ];
+        let headers = traces(&env).headers;
+        assert_eq!(
+            headers,
+            [
+                ("b".to_owned(), "x\ty".to_owned()),
+                ("c".to_owned(), "ok".to_owned())
+            ]
+        );
+        for (name, value) in &headers {
+            assert!(
+                tonic::metadata::AsciiMetadataKey::from_bytes(name.as_bytes()).is_ok()
+                    && tonic::metadata::AsciiMetadataValue::try_from(value.as_str()).is_ok(),
+                "{name}"
+            );
+        }
+        let http = [("OTEL_EXPORTER_OTLP_HEADERS", "a=caf%C3%A9")];
+        assert_eq!(traces(&http).headers.len(), 1, "HTTP can send it");
+    }
+
+    /// Reports whose text names [`ONCE_MARKER`], counted by [`count_marked`].
+    static MARKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// A value no other test uses, so that reports of concurrent tests are not counted.
+    const ONCE_MARKER: &str = "once-marker-7f3a";
+
+    fn count_marked(diagnostic: &telemetry_core::diagnostic::Diagnostic<'_>) {
+        if diagnostic.message.to_string().contains(ONCE_MARKER) {
+            MARKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_once_for_all_three_signals() {
+        let timeout = format!("{ONCE_MARKER}s");
+        let headers = ONCE_MARKER.to_owned();
+        let compression = format!("zip-{ONCE_MARKER}");
+        let env = [
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", timeout.as_str()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", headers.as_str()),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", compression.as_str()),
+        ];
+        let previous = telemetry_core::diagnostic::set_diagnostic_handler(count_marked);
+        for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
+            let config = ExporterConfig::from_env_source(&env, signal);
+            assert_eq!(config.timeout, Some(DEFAULT_TIMEOUT));
+        }
+        telemetry_core::diagnostic::set_diagnostic_handler(previous);
+        assert_eq!(
+            MARKED.load(std::sync::atomic::Ordering::Relaxed),
+            3,
+            "one per variable"
+        );
     }
 }

@@ -71,9 +71,9 @@
 //! own thread, with the tokio runtime hyper needs inside it: a program without a runtime
 //! works, and one inside tokio may export, flush and shut down from any thread. Settings come
 //! from `OTEL_EXPORTER_OTLP_*` ([`ExporterConfig::from_env`]) or from the builder; retries
-//! follow OTLP's rules within each export's deadline (see [`HttpSpanExporter`]). Plain HTTP
-//! only for now: `https` endpoints and the `grpc` protocol are refused by `build` with an
-//! [`ExporterBuildError`].
+//! follow OTLP's rules within each export's deadline (see [`HttpSpanExporter`]). No TLS
+//! yet: `https` endpoints are refused by `build` with an [`ExporterBuildError`], and so is
+//! the `grpc` protocol by the HTTP exporters (the gRPC exporters below speak it).
 //!
 //! ```
 //! use std::time::Duration;
@@ -97,6 +97,86 @@
 //! // ... spans are exported in the background ...
 //! provider.shutdown()?;
 //! assert_eq!(stats.rejected_spans(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`HttpMetricExporter`] (a [`PushMetricExporter`](telemetry_metrics::PushMetricExporter),
+//! for a [`PeriodicReader`](telemetry_metrics::PeriodicReader)) and [`HttpLogExporter`] (a
+//! [`LogExporter`](telemetry_logs::LogExporter), for a
+//! [`BatchLogProcessor`](telemetry_logs::BatchLogProcessor)) do the same for metrics and
+//! logs, on the same transport: one thread each, the same retries, deadlines, gzip and
+//! errors, and [`HttpExporterStats`] counting the data points or log records a collector
+//! rejects. Each has `builder()` and `from_env()`; the metric exporter also takes a
+//! [`TemporalityPreference`](telemetry_metrics::TemporalityPreference), from
+//! `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` in `from_env`.
+//!
+//! ```
+//! use telemetry_core::Resource;
+//! use telemetry_logs::LoggerProvider;
+//! use telemetry_metrics::{MeterProvider, PeriodicReader, TemporalityPreference};
+//! use telemetry_otlp::{HttpLogExporter, HttpMetricExporter, Protocol};
+//!
+//! let resource = Resource::builder().with_service_name("shop").build();
+//! let metrics = HttpMetricExporter::builder()
+//!     .endpoint("http://127.0.0.1:4318/v1/metrics")
+//!     .protocol(Protocol::HttpJson)
+//!     .temporality_preference(TemporalityPreference::Delta)
+//!     .build()?;
+//! let metric_stats = metrics.stats();
+//! let meter_provider = MeterProvider::builder()
+//!     .with_resource(resource.clone())
+//!     .with_reader(PeriodicReader::builder(metrics).build())
+//!     .build();
+//! let logs = HttpLogExporter::builder()
+//!     .endpoint("http://127.0.0.1:4318/v1/logs")
+//!     .build()?;
+//! let logger_provider = LoggerProvider::builder()
+//!     .with_resource(resource)
+//!     .with_batch_exporter(logs)?
+//!     .build();
+//! // ... metrics and logs are exported in the background; nothing was recorded here, so
+//! // shutting down sends nothing ...
+//! meter_provider.shutdown()?;
+//! logger_provider.shutdown()?;
+//! assert_eq!(metric_stats.requests(), 0);
+//! assert_eq!(metric_stats.rejected_data_points(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Over OTLP/gRPC, [`GrpcSpanExporter`], [`GrpcMetricExporter`] and [`GrpcLogExporter`] do
+//! the same for each signal through tonic: the request is our own encoding passed through a
+//! raw-bytes codec, so the wire bytes are those of the HTTP exporters. Each owns its thread
+//! and a lazily connected HTTP/2 channel (plain text; `https` is refused), sends every
+//! export with a `grpc-timeout`, retries the gRPC codes OTLP calls transient with backoff
+//! and jitter, waits at least the `RetryInfo` delay a server asks for, and reports the other
+//! codes at once with a [`GrpcExportError`]. `from_env` takes `OTEL_EXPORTER_OTLP_*` and
+//! requires `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`; the endpoint is used without a signal path.
+//!
+//! ```
+//! use std::time::Duration;
+//! use telemetry_metrics::{MeterProvider, PeriodicReader};
+//! use telemetry_otlp::{Compression, GrpcMetricExporter, GrpcSpanExporter};
+//! use telemetry_span::{BatchConfig, BatchSpanProcessor, TracerProvider};
+//!
+//! // Building connects nowhere: the channel connects on the first export.
+//! let spans = GrpcSpanExporter::builder()
+//!     .endpoint("http://127.0.0.1:4317")
+//!     .header("x-tenant", "shop")
+//!     .compression(Compression::Gzip)
+//!     .timeout(Some(Duration::from_secs(5)))
+//!     .build()?;
+//! let stats = spans.stats();
+//! let tracer_provider = TracerProvider::builder()
+//!     .with_span_processor(BatchSpanProcessor::with_config(spans, BatchConfig::default())?)
+//!     .build();
+//! let metrics = GrpcMetricExporter::builder().endpoint("http://127.0.0.1:4317").build()?;
+//! let meter_provider = MeterProvider::builder()
+//!     .with_reader(PeriodicReader::builder(metrics).build())
+//!     .build();
+//! // ... telemetry is exported in the background ...
+//! meter_provider.shutdown()?;
+//! tracer_provider.shutdown()?;
+//! assert_eq!(stats.rejected_items(), 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -138,10 +218,17 @@ pub use config::{
     Protocol, Signal,
 };
 pub use error::{DecodeError, DecodeErrorKind, JsonError, JsonErrorKind};
+pub use export::grpc::{GrpcExportError, GrpcExporterStats};
+pub use export::grpc_signals::{
+    GrpcLogExporter, GrpcLogExporterBuilder, GrpcMetricExporter, GrpcMetricExporterBuilder,
+    GrpcSpanExporter, GrpcSpanExporterBuilder,
+};
 pub use export::http::{
     DEFAULT_MAX_REQUEST_SIZE, DEFAULT_MAX_RESPONSE_SIZE, HttpExporterStats, HttpSpanExporter,
     HttpSpanExporterBuilder,
 };
+pub use export::http_logs::{HttpLogExporter, HttpLogExporterBuilder};
+pub use export::http_metrics::{HttpMetricExporter, HttpMetricExporterBuilder};
 pub use export::retry::RetryPolicy;
 pub use export::{ExporterBuildError, HttpExportError};
 pub use logs::{LogsData, ResourceLogs, ScopeLogs};

@@ -2,7 +2,7 @@
 //! 127.0.0.1 whose answers each test scripts request by request, recording what it received.
 
 use std::collections::{HashSet, VecDeque};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -24,6 +24,7 @@ use telemetry_span::{
     BatchConfig, BatchSpanProcessor, ExportErrorKind, InMemorySpanExporter, SpanData, SpanExporter,
     TracerProvider,
 };
+use tokio::net::TcpSocket;
 use tokio::sync::oneshot;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -35,6 +36,8 @@ enum Reply {
     Status(u16, Vec<(&'static str, String)>, Vec<u8>),
     /// Never answer (until the server stops).
     Stall,
+    /// Close the connection without an answer.
+    Close,
 }
 
 fn status(code: u16) -> Reply {
@@ -67,14 +70,22 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A port held but refusing connections: bound, not listening, until
+/// [`FaultServer::on`] listens on it.
+fn reserve_port() -> std::io::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    Ok(socket)
+}
+
 impl FaultServer {
     fn start(script: Vec<Reply>) -> std::io::Result<Self> {
-        Self::on(StdListener::bind("127.0.0.1:0")?, script)
+        Self::on(reserve_port()?, script)
     }
 
-    fn on(listener: StdListener, script: Vec<Reply>) -> std::io::Result<Self> {
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
+    /// Serves on `socket`, which starts listening now.
+    fn on(socket: TcpSocket, script: Vec<Reply>) -> std::io::Result<Self> {
+        let addr = socket.local_addr()?;
         let shared = Arc::new(Shared {
             script: Mutex::new(script.into()),
             seen: Mutex::new(Vec::new()),
@@ -83,6 +94,10 @@ impl FaultServer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        let listener = {
+            let _entered = runtime.enter();
+            socket.listen(64)?
+        };
         let state = Arc::clone(&shared);
         let thread = std::thread::spawn(move || {
             runtime.block_on(serve(listener, state, stopped));
@@ -119,10 +134,11 @@ impl Drop for FaultServer {
     }
 }
 
-async fn serve(listener: StdListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        return;
-    };
+async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: oneshot::Receiver<()>,
+) {
     loop {
         let stream = tokio::select! {
             _ = &mut stopped => return,
@@ -146,9 +162,14 @@ async fn serve(listener: StdListener, shared: Arc<Shared>, mut stopped: oneshot:
 async fn answer(
     shared: Arc<Shared>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let (parts, body) = request.into_parts();
-    let body = body.collect().await?.to_bytes().to_vec();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes()
+        .to_vec();
     lock(&shared.seen).push(Recorded {
         headers: parts.headers,
         path: parts.uri.path().to_owned(),
@@ -160,6 +181,8 @@ async fn answer(
             tokio::time::sleep(Duration::from_secs(60)).await;
             Ok(Response::new(Full::new(Bytes::new())))
         }
+        // A service error makes hyper drop the connection without writing a response.
+        Reply::Close => Err(std::io::Error::other("scripted close")),
         Reply::Status(code, headers, body) => {
             let mut response = Response::new(Full::new(Bytes::from(body)));
             *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
@@ -355,16 +378,18 @@ fn a_stalled_server_times_out_within_the_deadline() -> TestResult {
         .build()?;
     // The processor's timeout is the smaller one, so it is the one that applies.
     exporter.set_export_timeout(Some(deadline));
+    let batch = spans(1)?;
     let started = Instant::now();
-    let result = exporter.export(&spans(1)?);
+    let result = exporter.export(&batch);
     let elapsed = started.elapsed();
     assert_eq!(
         result.err().map(|e| e.kind()),
         Some(ExportErrorKind::Timeout)
     );
     assert!(elapsed >= deadline, "{elapsed:?}");
+    // Far below the exporter's own 30 s; generous for a loaded 2-core machine.
     assert!(
-        elapsed < deadline + Duration::from_millis(400),
+        elapsed < deadline + Duration::from_millis(1500),
         "{elapsed:?}"
     );
     Ok(())
@@ -396,12 +421,12 @@ fn retries_that_cannot_fit_the_deadline_give_up_early_as_a_timeout() -> TestResu
 
 #[test]
 fn a_refused_connection_that_comes_up_later_loses_nothing() -> TestResult {
-    // Reserve a port, then free it: connections are refused until the server binds it.
-    let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let url = format!("http://127.0.0.1:{port}/v1/traces");
+    // Held but not listening: connections are refused until the server listens.
+    let socket = reserve_port()?;
+    let url = format!("http://{}/v1/traces", socket.local_addr()?);
     let late = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
-        StdListener::bind(("127.0.0.1", port)).and_then(|l| FaultServer::on(l, Vec::new()))
+        FaultServer::on(socket, Vec::new())
     });
     let mut exporter = exporter_for(&url).build()?;
     exporter.set_resource(&resource());
@@ -420,8 +445,8 @@ fn a_refused_connection_that_comes_up_later_loses_nothing() -> TestResult {
 
 #[test]
 fn without_a_deadline_retries_stop_after_max_attempts() -> TestResult {
-    let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut exporter = exporter_for(&format!("http://127.0.0.1:{port}/v1/traces"))
+    let socket = reserve_port()?;
+    let mut exporter = exporter_for(&format!("http://{}/v1/traces", socket.local_addr()?))
         .timeout(None)
         .build()?;
     let result = exporter.export(&spans(1)?);
@@ -534,6 +559,7 @@ fn requests_over_the_size_limit_are_refused_unsent() -> TestResult {
         Some(ExportErrorKind::Rejected)
     );
     assert_eq!(server.requests(), 0);
+    assert_eq!(exporter.stats().dropped_oversized(), 1);
     Ok(())
 }
 
@@ -574,30 +600,182 @@ fn after_shutdown_exports_fail() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn export_and_shutdown_work_from_a_multi_thread_runtime() -> TestResult {
+/// Runs `work` on a thread of its own and fails if it does not finish in time, so that a
+/// deadlock fails the test instead of hanging it.
+fn within(limit: Duration, work: impl FnOnce() -> TestResult + Send + 'static) -> TestResult {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(work().map_err(|error| error.to_string()));
+    });
+    match finished.recv_timeout(limit) {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(format!("did not finish within {limit:?}: deadlock?").into()),
+    }
+}
+
+#[test]
+fn export_and_shutdown_work_from_a_multi_thread_runtime() -> TestResult {
     let server = FaultServer::start(vec![status(503)])?;
-    let mut exporter = exporter_for(&server.url()).build()?;
-    exporter.export(&spans(1)?)?;
-    exporter.shutdown()?;
+    let url = server.url();
+    within(Duration::from_secs(8), move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let mut exporter = exporter_for(&url).build()?;
+            exporter.export(&spans(1)?)?;
+            exporter.shutdown()?;
+            Ok(())
+        })
+    })?;
     assert_eq!(server.requests(), 2);
     Ok(())
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn export_and_drop_work_from_a_current_thread_runtime() -> TestResult {
+#[test]
+fn export_and_drop_work_from_a_current_thread_runtime() -> TestResult {
     let server = FaultServer::start(Vec::new())?;
-    let mut exporter = exporter_for(&server.url()).build()?;
-    exporter.export(&spans(1)?)?;
-    drop(exporter);
+    let url = server.url();
+    within(Duration::from_secs(8), move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let mut exporter = exporter_for(&url).build()?;
+            exporter.export(&spans(1)?)?;
+            drop(exporter);
+            Ok(())
+        })
+    })?;
     assert_eq!(server.requests(), 1);
     Ok(())
 }
 
 #[test]
+fn retry_after_zero_does_not_spin() -> TestResult {
+    let busy = Reply::Status(503, vec![("retry-after", "0".to_owned())], Vec::new());
+    let server = FaultServer::start(vec![busy; 2000])?;
+    let mut exporter = exporter_for(&server.url())
+        .retry(RetryPolicy {
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+            max_attempts: 5,
+        })
+        .timeout(Some(Duration::from_millis(300)))
+        .build()?;
+    let result = exporter.export(&spans(1)?);
+    assert_eq!(
+        result.err().map(|e| e.kind()),
+        Some(ExportErrorKind::Timeout)
+    );
+    // At least 10 ms between attempts: 31 at most in 300 ms (the bug made hundreds).
+    assert!(server.requests() <= 31, "{} requests", server.requests());
+    Ok(())
+}
+
+#[test]
+fn too_many_requests_honours_retry_after() -> TestResult {
+    let server = FaultServer::start(vec![Reply::Status(
+        429,
+        vec![("retry-after", "1".to_owned())],
+        Vec::new(),
+    )])?;
+    let mut exporter = exporter_for(&server.url()).build()?;
+    let started = Instant::now();
+    exporter.export(&spans(1)?)?;
+    let elapsed = started.elapsed();
+    assert_eq!(server.requests(), 2);
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    Ok(())
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_honoured() -> TestResult {
+    // Two seconds ahead, which the date's whole seconds make between one and two.
+    let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+    let server = FaultServer::start(vec![Reply::Status(
+        503,
+        vec![("retry-after", at)],
+        Vec::new(),
+    )])?;
+    let mut exporter = exporter_for(&server.url()).build()?;
+    let started = Instant::now();
+    exporter.export(&spans(1)?)?;
+    let elapsed = started.elapsed();
+    assert_eq!(server.requests(), 2);
+    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+    Ok(())
+}
+
+#[test]
+fn a_connection_closed_without_an_answer_is_retried() -> TestResult {
+    let server = FaultServer::start(vec![Reply::Close, Reply::Close])?;
+    let mut exporter = exporter_for(&server.url()).build()?;
+    exporter.export(&spans(1)?)?;
+    assert_eq!(server.requests(), 3);
+    assert_eq!(exporter.stats().requests(), 3);
+    Ok(())
+}
+
+#[test]
+fn a_gzip_response_with_partial_success_is_decompressed_and_counted() -> TestResult {
+    // partial_success { rejected_spans: 2, error_message: "dup" }, gzipped.
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(&[0x0a, 0x07, 0x08, 0x02, 0x12, 0x03, b'd', b'u', b'p'])?;
+    let body = gzip.finish()?;
+    let server = FaultServer::start(vec![Reply::Status(
+        200,
+        vec![
+            ("content-type", "application/x-protobuf".to_owned()),
+            ("content-encoding", "gzip".to_owned()),
+        ],
+        body,
+    )])?;
+    let mut exporter = exporter_for(&server.url()).build()?;
+    exporter.export(&spans(3)?)?;
+    assert_eq!(exporter.stats().rejected_spans(), 2);
+    assert_eq!(exporter.stats().rejected_items(), 2);
+    assert_eq!(server.requests(), 1);
+    Ok(())
+}
+
+#[test]
+fn a_huge_timeout_means_no_deadline_without_a_panic() -> TestResult {
+    let server = FaultServer::start(vec![status(503)])?;
+    let mut exporter = exporter_for(&server.url())
+        .timeout(Some(Duration::MAX))
+        .build()?;
+    exporter.export(&spans(1)?)?;
+    exporter.set_export_timeout(Some(Duration::MAX));
+    exporter.export(&spans(1)?)?;
+    assert_eq!(server.requests(), 3);
+    Ok(())
+}
+
+#[test]
+fn a_user_content_encoding_is_not_sent_with_a_plain_body() -> TestResult {
+    let server = FaultServer::start(Vec::new())?;
+    let mut exporter = exporter_for(&server.url())
+        .header("Content-Encoding", "br")
+        .build()?;
+    let sent = spans(2)?;
+    exporter.export(&sent)?;
+    let seen = server.take_seen();
+    assert!(seen[0].headers.get("content-encoding").is_none());
+    assert_eq!(
+        decode_traces(&seen[0].body)?.resource_spans[0].scope_spans[0].spans,
+        sent
+    );
+    Ok(())
+}
+
+#[test]
 fn batch_processor_loses_nothing_it_accepted_while_the_collector_is_down() -> TestResult {
-    let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let exporter = exporter_for(&format!("http://127.0.0.1:{port}/v1/traces")).build()?;
+    let socket = reserve_port()?;
+    let exporter = exporter_for(&format!("http://{}/v1/traces", socket.local_addr()?)).build()?;
     let stats = exporter.stats();
     let processor = Arc::new(BatchSpanProcessor::with_config(
         exporter,
@@ -626,19 +804,26 @@ fn batch_processor_loses_nothing_it_accepted_while_the_collector_is_down() -> Te
         }
     }
     std::thread::sleep(Duration::from_millis(200));
-    let server = FaultServer::on(StdListener::bind(("127.0.0.1", port))?, Vec::new())?;
+    let server = FaultServer::on(socket, Vec::new())?;
     provider.shutdown()?;
 
     let counts = processor.counts();
     let mut received = HashSet::new();
-    for request in server.take_seen() {
+    let seen = server.take_seen();
+    for request in &seen {
+        let mut in_request = 0;
         for resource_spans in decode_traces(&request.body)?.resource_spans {
             for scope in resource_spans.scope_spans {
                 for span in scope.spans {
                     assert!(received.insert(span.span_context.span_id()), "duplicate");
+                    in_request += 1;
                 }
             }
         }
+        assert!(
+            (1..=16).contains(&in_request),
+            "{in_request} spans in a request"
+        );
     }
     assert!(received.is_subset(&ended));
     assert_eq!(counts.queue.pushed, 300);
@@ -649,9 +834,13 @@ fn batch_processor_loses_nothing_it_accepted_while_the_collector_is_down() -> Te
         counts.queue.pushed - counts.queue.dropped(),
         "{counts:?}"
     );
+    // Every request that arrived was answered 200, so each is one export; the attempts
+    // made while the port refused connections are the difference.
     assert!(
-        stats.requests() > received.len() as u64 / 16,
-        "retries happened"
+        stats.requests() > seen.len() as u64,
+        "the refused attempts were counted and retried: {} requests, {} arrived",
+        stats.requests(),
+        seen.len()
     );
     Ok(())
 }

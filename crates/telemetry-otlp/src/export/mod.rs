@@ -1,5 +1,6 @@
-//! Exporters that send OTLP to a collector. `http` has the OTLP/HTTP span exporter, `retry`
-//! the backoff and response classification it follows.
+//! Exporters that send OTLP to a collector: `http*` the OTLP/HTTP ones (on the shared
+//! `http_transport`), `grpc*` the OTLP/gRPC ones, `retry` the backoff and the response
+//! classification both follow, `worker` the thread, deadline and response reading both use.
 
 use std::fmt;
 use std::io;
@@ -8,14 +9,26 @@ use ::http::StatusCode;
 
 use crate::config::Protocol;
 
+// The OTLP/gRPC exporters: the shared tonic transport, and one exporter per signal.
+pub(crate) mod grpc;
+pub(crate) mod grpc_signals;
 pub(crate) mod http;
+// The OTLP/HTTP metric and log exporters, on the transport the span exporter uses.
+pub(crate) mod http_logs;
+pub(crate) mod http_metrics;
+pub(crate) mod http_transport;
 pub(crate) mod retry;
+// Keeps tonic from panicking on a `grpc-status-details-bin` that is not base64.
+pub(crate) mod status_filter;
+// What both transports share: the worker thread, the deadline rule, `partial_success`.
+pub(crate) mod worker;
 
 /// Why an exporter could not be built.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ExporterBuildError {
-    /// The configured protocol is not one this exporter speaks (gRPC, for the HTTP exporter).
+    /// The configured protocol is not one this exporter speaks (gRPC, for the HTTP
+    /// exporters; an HTTP one, for the gRPC exporters).
     UnsupportedProtocol(Protocol),
     /// The endpoint is `https`, and this exporter has no TLS yet.
     TlsUnsupported(String),

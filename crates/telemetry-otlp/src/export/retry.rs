@@ -12,9 +12,11 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// Exponential backoff with full jitter between the attempts of one export.
 ///
 /// Attempt `n` (from 0) waits a uniformly random time in `[0, min(max, initial * 2^n)]`, so
-/// that many exporters cut off by one collector outage do not come back in lockstep. A
-/// `Retry-After` from the server replaces the computed wait. Retries continue until the
-/// export's deadline; with no deadline, after [`RetryPolicy::max_attempts`].
+/// that many exporters cut off by one collector outage do not come back in lockstep. A delay
+/// the server asks for (`Retry-After`, gRPC `RetryInfo`) is a lower bound: the wait is the
+/// larger of it and the backoff, and never under 10 ms, so neither `Retry-After: 0` nor a
+/// zero backoff can turn retries into a busy loop. Retries continue until the export's
+/// deadline; with no deadline, they stop after [`RetryPolicy::max_attempts`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// The cap of the first wait (1 s by default, the opentelemetry-java default; the
@@ -48,10 +50,46 @@ impl RetryPolicy {
     }
 }
 
+/// The shortest wait between two attempts, whatever the policy and the server say.
+pub(crate) const MIN_WAIT: Duration = Duration::from_millis(10);
+
+/// The wait before retry number `attempt` (0 for the first retry): the larger of the
+/// server's delay (OR-6: "at least" what it asks) and the jittered backoff, at least
+/// [`MIN_WAIT`]. Both exporters use this one rule.
+pub(crate) fn next_wait(
+    policy: &RetryPolicy,
+    jitter: &mut Jitter,
+    attempt: u32,
+    server_delay: Option<Duration>,
+) -> Duration {
+    let backoff = policy.backoff(attempt, jitter);
+    server_delay
+        .map_or(backoff, |delay| delay.max(backoff))
+        .max(MIN_WAIT)
+}
+
 /// Whether an HTTP status may succeed on a later attempt: 429, 502, 503 and 504, and no
 /// other (OR-3: "all other 4xx or 5xx response status codes MUST NOT be retried").
 pub(crate) fn is_retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+/// Whether a gRPC status code may succeed on a later attempt (OR-5): CANCELLED,
+/// DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS always;
+/// RESOURCE_EXHAUSTED only when the status carries a `google.rpc.RetryInfo`
+/// (`has_retry_info`), the server's sign that the exhaustion is temporary; no other.
+pub(crate) fn is_retryable_grpc(code: tonic::Code, has_retry_info: bool) -> bool {
+    use tonic::Code;
+    match code {
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => true,
+        Code::ResourceExhausted => has_retry_info,
+        _ => false,
+    }
 }
 
 /// The wait a `Retry-After` header asks for: delta-seconds or an HTTP-date, capped at
@@ -121,6 +159,21 @@ mod tests {
     }
 
     #[test]
+    fn retryable_grpc_codes_are_exactly_the_specs() {
+        for value in 0..=16 {
+            let code = tonic::Code::from_i32(value);
+            let always = [1, 4, 10, 11, 14, 15].contains(&value);
+            assert_eq!(is_retryable_grpc(code, false), always, "{value}");
+            // RetryInfo changes RESOURCE_EXHAUSTED (8) only.
+            assert_eq!(
+                is_retryable_grpc(code, true),
+                always || value == 8,
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
     fn backoff_grows_to_the_cap_with_full_jitter() {
         let policy = RetryPolicy {
             initial_backoff: Duration::from_millis(100),
@@ -139,6 +192,40 @@ mod tests {
             assert!(waits.iter().any(|w| *w > cap * 3 / 4), "attempt {attempt}");
         }
         assert_eq!(Jitter::new().up_to(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_wait_is_the_larger_of_the_servers_delay_and_the_backoff_with_a_floor() {
+        let mut jitter = Jitter::new();
+        let zero = RetryPolicy {
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+            max_attempts: 5,
+        };
+        assert_eq!(next_wait(&zero, &mut jitter, 0, None), MIN_WAIT);
+        assert_eq!(
+            next_wait(&zero, &mut jitter, 3, Some(Duration::ZERO)),
+            MIN_WAIT
+        );
+        assert_eq!(
+            next_wait(&zero, &mut jitter, 0, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        let slow = RetryPolicy {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(1),
+            max_attempts: 5,
+        };
+        // Retry-After: 0 does not cut the backoff short: over many draws some exceed it.
+        let waits: Vec<Duration> = (0..100)
+            .map(|_| next_wait(&slow, &mut jitter, 0, Some(Duration::ZERO)))
+            .collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= MIN_WAIT && *w <= Duration::from_secs(1))
+        );
+        assert!(waits.iter().any(|w| *w > Duration::from_millis(500)));
     }
 
     #[test]
