@@ -1,0 +1,734 @@
+//! Spans grouped into traces, with the indexes the trace search uses.
+//!
+//! Spans may arrive in any order and in several batches: a trace's start, end, root, service
+//! list and error count are updated span by span. Indexes: trace id (hash map); trace start
+//! time (ordered set, which gives newest-first listing and stable cursors), and the same per
+//! service and for traces with errors, so a search by service or status walks only those;
+//! per-service and per-(service, span name) counts of stored spans (the service list and its
+//! operations); and per-trace summaries (services, error count, duration) that the search
+//! checks before it looks at spans (span name and attribute filters scan the candidates). Eviction is by trace, oldest first by the arrival of the trace's first span.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::mem::size_of;
+
+use serde_json::{Value as Json, json};
+use telemetry_core::{Resource, StringValue, TraceId};
+use telemetry_otlp::{ResourceSpans, ScopeSpans, TracesData};
+use telemetry_span::{SpanData, SpanKind, Status};
+
+use super::json as j;
+
+/// The most traces one search looks at.
+pub(crate) const MAX_SCAN: usize = 200_000;
+/// The largest number of trace-change entries the live journal keeps.
+const JOURNAL_CAP: usize = 8192;
+/// Bytes charged for a trace beyond its spans: the map entry, its arrival and journal
+/// entries, and its keys in the time, service and error indexes (with B-tree node slack).
+pub(crate) const TRACE_OVERHEAD: usize =
+    size_of::<Trace>() + size_of::<TraceId>() + 6 * size_of::<(u64, TraceId)>() + 16;
+
+/// One stored span with what the store derived from its envelope.
+#[derive(Debug)]
+pub(crate) struct StoredSpan {
+    /// The span as decoded.
+    pub(crate) data: SpanData,
+    /// Its resource (shared with the other spans of its batch).
+    pub(crate) resource: Resource,
+    /// `service.name` of the resource, or `unknown_service`.
+    pub(crate) service: StringValue,
+    /// Its estimated size (inline and heap), which the batch limit counts; the trace charges
+    /// the inline part through its vector's capacity.
+    pub(crate) bytes: usize,
+}
+
+impl StoredSpan {
+    /// Wraps a decoded span; `resource_share` is this span's part of its resource's size.
+    pub(crate) fn new(
+        data: SpanData,
+        resource: Resource,
+        service: StringValue,
+        resource_share: usize,
+    ) -> StoredSpan {
+        let bytes = size_of::<StoredSpan>() + super::size::span_heap(&data) + resource_share;
+        StoredSpan {
+            data,
+            resource,
+            service,
+            bytes,
+        }
+    }
+
+    fn start(&self) -> u64 {
+        self.data.start_time.as_unix_nanos()
+    }
+
+    fn end(&self) -> u64 {
+        self.data.end_time.as_unix_nanos().max(self.start())
+    }
+
+    fn is_error(&self) -> bool {
+        matches!(self.data.status, Status::Error { .. })
+    }
+
+    fn is_root(&self) -> bool {
+        !self.data.parent_span_id.is_valid()
+    }
+}
+
+/// A trace: its spans in arrival order and a summary kept up to date on every insert.
+#[derive(Debug)]
+pub(crate) struct Trace {
+    pub(crate) id: TraceId,
+    pub(crate) spans: Vec<StoredSpan>,
+    /// Arrival sequence of the first span, the eviction order.
+    arrival: u64,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// Index of the root span (no parent) in `spans`, once it has arrived.
+    pub(crate) root: Option<usize>,
+    pub(crate) services: Vec<StringValue>,
+    pub(crate) errors: u32,
+    pub(crate) bytes: usize,
+}
+
+impl Trace {
+    pub(crate) fn duration(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// The span named in listings: the root, or else the earliest span so far.
+    fn head(&self) -> Option<&StoredSpan> {
+        match self.root {
+            Some(root) => self.spans.get(root),
+            None => self.spans.iter().min_by_key(|span| span.start()),
+        }
+    }
+
+    pub(crate) fn summary(&self) -> Json {
+        let head = self.head();
+        json!({
+            "traceId": self.id.to_string(),
+            "rootService": head.map(|span| span.service.as_str()),
+            "rootName": head.map(|span| span.data.name.as_str()),
+            "hasRoot": self.root.is_some(),
+            "startTimeUnixNano": j::nanos(self.start),
+            "startMs": j::millis(self.start),
+            "durationNanos": j::nanos(self.duration()),
+            "durationMs": j::millis(self.duration()),
+            "spanCount": self.spans.len(),
+            "errorCount": self.errors,
+            "services": self.services.iter().map(StringValue::as_str).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The whole trace: summary and every span with events, links, resource and scope.
+    pub(crate) fn detail(&self) -> Json {
+        let mut spans: Vec<&StoredSpan> = self.spans.iter().collect();
+        spans.sort_by_key(|span| (span.start(), span.data.span_context.span_id()));
+        let mut out = self.summary();
+        out["spans"] = Json::Array(spans.into_iter().map(span_json).collect());
+        out
+    }
+
+    /// Adds a span; returns the bytes it costs, counting the growth of the span vector's
+    /// capacity rather than the span's inline size, so the charge follows the allocation.
+    fn add(&mut self, span: StoredSpan) -> usize {
+        if self.spans.is_empty() {
+            self.start = span.start();
+            self.end = span.end();
+        } else {
+            self.start = self.start.min(span.start());
+            self.end = self.end.max(span.end());
+        }
+        if !self.services.contains(&span.service) {
+            self.services.push(span.service.clone());
+        }
+        self.errors += u32::from(span.is_error());
+        if span.is_root() {
+            let earlier = self
+                .root
+                .and_then(|root| self.spans.get(root))
+                .is_some_and(|root| root.start() <= span.start());
+            if !earlier {
+                self.root = Some(self.spans.len());
+            }
+        }
+        let capacity = self.spans.capacity();
+        if capacity == 0 {
+            // Most traces are small: start at one span, not the default four.
+            self.spans.reserve_exact(1);
+        }
+        let heap = span.bytes.saturating_sub(size_of::<StoredSpan>());
+        self.spans.push(span);
+        let charged = heap + (self.spans.capacity() - capacity) * size_of::<StoredSpan>();
+        self.bytes += charged;
+        charged
+    }
+}
+
+fn kind_name(kind: SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Internal => "internal",
+        SpanKind::Server => "server",
+        SpanKind::Client => "client",
+        SpanKind::Producer => "producer",
+        SpanKind::Consumer => "consumer",
+    }
+}
+
+fn span_json(span: &StoredSpan) -> Json {
+    let data = &span.data;
+    let parent = data.parent_span_id;
+    let (code, message) = match &data.status {
+        Status::Unset => ("unset", ""),
+        Status::Ok => ("ok", ""),
+        Status::Error { description } => ("error", description.as_str()),
+    };
+    json!({
+        "traceId": data.span_context.trace_id().to_string(),
+        "spanId": data.span_context.span_id().to_string(),
+        "parentSpanId": parent.is_valid().then(|| parent.to_string()),
+        "parentIsRemote": data.parent_is_remote,
+        "name": data.name.as_str(),
+        "kind": kind_name(data.kind),
+        "service": span.service.as_str(),
+        "startTimeUnixNano": j::nanos(span.start()),
+        "endTimeUnixNano": j::nanos(span.end()),
+        "startMs": j::millis(span.start()),
+        "durationMs": j::millis(span.end() - span.start()),
+        "status": {"code": code, "message": message},
+        "attributes": j::attributes(&data.attributes),
+        "droppedAttributesCount": data.dropped_attributes_count,
+        "events": data.events.iter().map(|event| json!({
+            "name": event.name.as_str(),
+            "timeUnixNano": j::nanos(event.timestamp.as_unix_nanos()),
+            "attributes": j::attributes(&event.attributes),
+        })).collect::<Vec<_>>(),
+        "droppedEventsCount": data.dropped_events_count,
+        "links": data.links.iter().map(|link| json!({
+            "traceId": link.span_context.trace_id().to_string(),
+            "spanId": link.span_context.span_id().to_string(),
+            "attributes": j::attributes(&link.attributes),
+        })).collect::<Vec<_>>(),
+        "droppedLinksCount": data.dropped_links_count,
+        "resource": j::resource(&span.resource),
+        "scope": j::scope(&data.scope),
+    })
+}
+
+/// Which traces a search wants.
+#[derive(Debug, Default)]
+pub(crate) struct TraceQuery {
+    pub(crate) service: Option<String>,
+    pub(crate) span_name: Option<String>,
+    pub(crate) min_duration: Option<u64>,
+    pub(crate) max_duration: Option<u64>,
+    /// `Some(true)`: traces with an error span; `Some(false)`: traces without.
+    pub(crate) error: Option<bool>,
+    /// Equality on span or resource attributes, rendered as strings.
+    pub(crate) attributes: Vec<(String, String)>,
+    /// Trace start time bounds, unix nanoseconds, inclusive.
+    pub(crate) start: Option<u64>,
+    pub(crate) end: Option<u64>,
+    pub(crate) limit: usize,
+    /// Only traces ordered after this key (start time, trace id), newest first.
+    pub(crate) cursor: Option<(u64, TraceId)>,
+}
+
+impl TraceQuery {
+    fn matches(&self, trace: &Trace) -> bool {
+        if let Some(service) = &self.service
+            && !trace.services.iter().any(|s| s.as_str() == service)
+        {
+            return false;
+        }
+        if self.min_duration.is_some_and(|min| trace.duration() < min)
+            || self.max_duration.is_some_and(|max| trace.duration() > max)
+            || self.error.is_some_and(|error| error != (trace.errors > 0))
+        {
+            return false;
+        }
+        if let Some(name) = &self.span_name
+            && !trace.spans.iter().any(|span| {
+                span.data.name.as_str() == name
+                    && self
+                        .service
+                        .as_ref()
+                        .is_none_or(|s| span.service.as_str() == s)
+            })
+        {
+            return false;
+        }
+        self.attributes.iter().all(|(key, value)| {
+            trace.spans.iter().any(|span| {
+                j::attribute_matches(&span.data.attributes, key, value)
+                    || j::attribute_matches(span.resource.attributes(), key, value)
+            })
+        })
+    }
+}
+
+/// Stored spans of one service, and per span name.
+#[derive(Debug, Default)]
+pub(crate) struct ServiceStats {
+    pub(crate) spans: u64,
+    pub(crate) operations: HashMap<StringValue, u64>,
+}
+
+/// The traces of the store.
+#[derive(Debug)]
+pub(crate) struct TraceStore {
+    pub(crate) traces: HashMap<TraceId, Trace>,
+    by_time: BTreeSet<(u64, TraceId)>,
+    /// The keys of `by_time` per service of the trace.
+    by_service: HashMap<StringValue, BTreeSet<(u64, TraceId)>>,
+    /// The keys of `by_time` of the traces with an error span.
+    errors: BTreeSet<(u64, TraceId)>,
+    arrival: VecDeque<(u64, TraceId)>,
+    next_arrival: u64,
+    pub(crate) services: HashMap<StringValue, ServiceStats>,
+    journal: VecDeque<(u64, TraceId)>,
+    journal_trimmed: u64,
+    pub(crate) budget: usize,
+    pub(crate) used: usize,
+    pub(crate) spans: u64,
+    pub(crate) evicted_traces: u64,
+    pub(crate) evicted_spans: u64,
+    pub(crate) dropped_spans: u64,
+    max_spans_per_trace: usize,
+}
+
+impl TraceStore {
+    pub(crate) fn new(budget: usize, max_spans_per_trace: usize) -> TraceStore {
+        TraceStore {
+            traces: HashMap::new(),
+            by_time: BTreeSet::new(),
+            by_service: HashMap::new(),
+            errors: BTreeSet::new(),
+            arrival: VecDeque::new(),
+            next_arrival: 0,
+            services: HashMap::new(),
+            journal: VecDeque::new(),
+            journal_trimmed: 0,
+            budget,
+            used: 0,
+            spans: 0,
+            evicted_traces: 0,
+            evicted_spans: 0,
+            dropped_spans: 0,
+            max_spans_per_trace,
+        }
+    }
+
+    /// Stores spans at live `position`, then evicts the oldest traces until usage is within
+    /// the budget. Returns how many spans were refused (trace span cap).
+    pub(crate) fn insert(&mut self, spans: Vec<StoredSpan>, position: u64) -> u64 {
+        let mut refused = 0;
+        let mut touched: HashSet<TraceId> = HashSet::new();
+        for span in spans {
+            let id = span.data.span_context.trace_id();
+            let trace = match self.traces.get_mut(&id) {
+                Some(trace) => {
+                    if trace.spans.len() >= self.max_spans_per_trace {
+                        refused += 1;
+                        continue;
+                    }
+                    trace
+                }
+                None => {
+                    self.arrival.push_back((self.next_arrival, id));
+                    self.used += TRACE_OVERHEAD;
+                    let trace = Trace {
+                        id,
+                        spans: Vec::new(),
+                        arrival: self.next_arrival,
+                        start: 0,
+                        end: 0,
+                        root: None,
+                        services: Vec::new(),
+                        errors: 0,
+                        bytes: TRACE_OVERHEAD,
+                    };
+                    self.next_arrival += 1;
+                    self.traces.entry(id).or_insert(trace)
+                }
+            };
+            let old_key = (!trace.spans.is_empty()).then_some((trace.start, id));
+            let (old_services, old_errors) = (trace.services.len(), trace.errors);
+            count_span(&mut self.services, &span);
+            self.spans += 1;
+            self.used += trace.add(span);
+            let key = (trace.start, id);
+            if old_key == Some(key) {
+                // Same start: only a new service or a first error adds index entries.
+                for service in &trace.services[old_services..] {
+                    index_insert(&mut self.by_service, service, key);
+                }
+                if old_errors == 0 && trace.errors > 0 {
+                    self.errors.insert(key);
+                }
+            } else {
+                if let Some(old_key) = old_key {
+                    self.by_time.remove(&old_key);
+                    for service in &trace.services[..old_services] {
+                        if let Some(set) = self.by_service.get_mut(service) {
+                            set.remove(&old_key);
+                        }
+                    }
+                    self.errors.remove(&old_key);
+                }
+                self.by_time.insert(key);
+                for service in &trace.services {
+                    index_insert(&mut self.by_service, service, key);
+                }
+                if trace.errors > 0 {
+                    self.errors.insert(key);
+                }
+            }
+            if touched.insert(id) {
+                self.journal.push_back((position, id));
+            }
+        }
+        while self.journal.len() > JOURNAL_CAP {
+            if let Some((dropped, _)) = self.journal.pop_front() {
+                self.journal_trimmed = self.journal_trimmed.max(dropped);
+            }
+        }
+        self.dropped_spans += refused;
+        self.evict();
+        refused
+    }
+
+    fn evict(&mut self) {
+        while self.used > self.budget {
+            let Some((arrival, id)) = self.arrival.pop_front() else {
+                break;
+            };
+            let Some(trace) = self.traces.get(&id) else {
+                continue;
+            };
+            if trace.arrival != arrival {
+                continue;
+            }
+            if let Some(trace) = self.traces.remove(&id) {
+                let key = (trace.start, id);
+                self.by_time.remove(&key);
+                self.errors.remove(&key);
+                for service in &trace.services {
+                    if let Some(set) = self.by_service.get_mut(service) {
+                        set.remove(&key);
+                        if set.is_empty() {
+                            self.by_service.remove(service);
+                        }
+                    }
+                }
+                self.used = self.used.saturating_sub(trace.bytes);
+                self.spans -= trace.spans.len() as u64;
+                self.evicted_traces += 1;
+                self.evicted_spans += trace.spans.len() as u64;
+                for span in &trace.spans {
+                    self.forget_span_stats(span);
+                }
+            }
+        }
+    }
+
+    fn forget_span_stats(&mut self, span: &StoredSpan) {
+        let Some(stats) = self.services.get_mut(&span.service) else {
+            return;
+        };
+        stats.spans = stats.spans.saturating_sub(1);
+        if let Some(count) = stats.operations.get_mut(&span.data.name) {
+            *count -= 1;
+            if *count == 0 {
+                stats.operations.remove(&span.data.name);
+            }
+        }
+        if stats.spans == 0 {
+            self.services.remove(&span.service);
+        }
+    }
+
+    /// Traces matching `query`, newest start first, and the cursor of the next page. A search
+    /// looks at most [`MAX_SCAN`] traces, so the lock is held for a bounded time; when it
+    /// stops there, the cursor continues after the last trace it looked at.
+    pub(crate) fn search(&self, query: &TraceQuery) -> (Vec<Json>, Option<(u64, TraceId)>) {
+        let low = (query.start.unwrap_or(0), TraceId::INVALID);
+        let mut high = (query.end.unwrap_or(u64::MAX), TraceId::from_int(u128::MAX));
+        if let Some(cursor) = query.cursor {
+            if cursor <= low {
+                return (Vec::new(), None);
+            }
+            high = high.min(cursor);
+        }
+        if high < low {
+            return (Vec::new(), None);
+        }
+        // Walk the smallest index that the query narrows to; `matches` checks the rest.
+        let index = if query.error == Some(true) {
+            &self.errors
+        } else if let Some(service) = &query.service {
+            match self.by_service.get(service.as_str()) {
+                Some(index) => index,
+                None => return (Vec::new(), None),
+            }
+        } else {
+            &self.by_time
+        };
+        let mut found = Vec::new();
+        for (scanned, key) in index.range(low..=high).rev().enumerate() {
+            if Some(*key) == query.cursor {
+                continue;
+            }
+            if scanned >= MAX_SCAN {
+                return (found, Some(*key));
+            }
+            let Some(trace) = self.traces.get(&key.1) else {
+                continue;
+            };
+            if query.matches(trace) {
+                found.push(trace.summary());
+                if found.len() >= query.limit {
+                    return (found, Some(*key));
+                }
+            }
+        }
+        (found, None)
+    }
+
+    /// Summaries of the traces changed after live position `since`, newest change first, at
+    /// most `cap`; and whether some were left out.
+    pub(crate) fn changed_since(&self, since: u64, upto: u64, cap: usize) -> (Vec<Json>, bool) {
+        let mut truncated = self.journal_trimmed > since;
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (position, id) in self.journal.iter().rev() {
+            if *position <= since {
+                break;
+            }
+            if *position > upto || !seen.insert(*id) {
+                continue;
+            }
+            let Some(trace) = self.traces.get(id) else {
+                continue;
+            };
+            if out.len() >= cap {
+                truncated = true;
+                break;
+            }
+            out.push(trace.summary());
+        }
+        (out, truncated)
+    }
+
+    /// The spans of the traces whose start is in `[start, end]`, for export.
+    pub(crate) fn spans_between(&self, start: u64, end: u64) -> Vec<&StoredSpan> {
+        if end < start {
+            return Vec::new();
+        }
+        self.by_time
+            .range((start, TraceId::INVALID)..=(end, TraceId::from_int(u128::MAX)))
+            .filter_map(|(_, id)| self.traces.get(id))
+            .flat_map(|trace| trace.spans.iter())
+            .collect()
+    }
+}
+
+/// Adds `key` to the index of `service`, cloning the name only for a new service.
+fn index_insert(
+    index: &mut HashMap<StringValue, BTreeSet<(u64, TraceId)>>,
+    service: &StringValue,
+    key: (u64, TraceId),
+) {
+    match index.get_mut(service) {
+        Some(set) => {
+            set.insert(key);
+        }
+        None => {
+            index.insert(service.clone(), BTreeSet::from([key]));
+        }
+    }
+}
+
+/// Counts a span in its service's figures; looks up before inserting so the common case
+/// clones no name.
+fn count_span(services: &mut HashMap<StringValue, ServiceStats>, span: &StoredSpan) {
+    let stats = match services.get_mut(&span.service) {
+        Some(stats) => stats,
+        None => services.entry(span.service.clone()).or_default(),
+    };
+    stats.spans += 1;
+    match stats.operations.get_mut(&span.data.name) {
+        Some(count) => *count += 1,
+        None => {
+            stats.operations.insert(span.data.name.clone(), 1);
+        }
+    }
+}
+
+/// Groups spans by resource and scope into OTLP `TracesData`, keeping their order.
+pub(crate) fn to_traces_data<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>) -> TracesData {
+    let mut data = TracesData::default();
+    for span in spans {
+        let position = data
+            .resource_spans
+            .iter()
+            .rposition(|group| group.resource == span.resource);
+        let group = match position {
+            Some(index) => &mut data.resource_spans[index],
+            None => {
+                data.resource_spans.push(ResourceSpans {
+                    resource: span.resource.clone(),
+                    resource_dropped_attributes_count: 0,
+                    scope_spans: Vec::new(),
+                });
+                let last = data.resource_spans.len() - 1;
+                &mut data.resource_spans[last]
+            }
+        };
+        let position = group
+            .scope_spans
+            .iter()
+            .rposition(|scope| scope.scope == span.data.scope);
+        let scope = match position {
+            Some(index) => &mut group.scope_spans[index],
+            None => {
+                group.scope_spans.push(ScopeSpans {
+                    scope: span.data.scope.clone(),
+                    scope_dropped_attributes_count: 0,
+                    spans: Vec::new(),
+                });
+                let last = group.scope_spans.len() - 1;
+                &mut group.scope_spans[last]
+            }
+        };
+        scope.spans.push(span.data.clone());
+    }
+    data
+}
+
+/// Parses a cursor made by [`cursor_string`].
+pub(crate) fn parse_cursor(text: &str) -> Option<(u64, TraceId)> {
+    let (start, id) = text.split_once('-')?;
+    if start.is_empty() || start.len() > 20 || !start.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((start.parse().ok()?, TraceId::from_hex(id).ok()?))
+}
+
+/// The opaque cursor of a search page: the last trace's start and id.
+pub(crate) fn cursor_string(key: (u64, TraceId)) -> String {
+    format!("{}-{}", key.0, key.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use telemetry_context::{SpanContext, TraceFlags, TraceState};
+    use telemetry_core::{InstrumentationScope, SpanId, Timestamp};
+
+    use super::*;
+
+    fn stored(trace: u128, id: u64, parent: u64, start: u64, end: u64) -> StoredSpan {
+        let data = SpanData {
+            span_context: SpanContext::new(
+                TraceId::from_int(trace),
+                SpanId::from_int(id),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::EMPTY,
+            ),
+            parent_span_id: SpanId::from_int(parent),
+            parent_is_remote: false,
+            name: "op".into(),
+            kind: SpanKind::Internal,
+            start_time: Timestamp::from_unix_nanos(start),
+            end_time: Timestamp::from_unix_nanos(end),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: Vec::new(),
+            dropped_events_count: 0,
+            links: Vec::new(),
+            dropped_links_count: 0,
+            status: Status::Unset,
+            scope: InstrumentationScope::builder("t").build(),
+        };
+        StoredSpan::new(data, Resource::empty(), "svc".into(), 0)
+    }
+
+    #[test]
+    fn the_time_index_follows_a_trace_whose_start_moves_earlier() {
+        let mut store = TraceStore::new(usize::MAX, 100);
+        store.insert(vec![stored(1, 2, 1, 50, 60)], 1);
+        store.insert(vec![stored(1, 1, 0, 10, 70)], 2);
+        let keys: Vec<_> = store.by_time.iter().copied().collect();
+        assert_eq!(keys, [(10, TraceId::from_int(1))]);
+        let key = (10, TraceId::from_int(1));
+        // A late span from another service, with an error and the same start.
+        let mut late = stored(1, 3, 1, 10, 20);
+        late.service = "other".into();
+        late.data.status = Status::error("late");
+        store.insert(vec![late], 3);
+        assert_eq!(store.errors.iter().copied().collect::<Vec<_>>(), [key]);
+        for service in ["svc", "other"] {
+            let index: Vec<_> = store.by_service[service].iter().copied().collect();
+            assert_eq!(index, [key], "{service}");
+        }
+        // An earlier start moves every index entry.
+        store.insert(vec![stored(1, 4, 1, 5, 20)], 4);
+        let key = (5, TraceId::from_int(1));
+        assert_eq!(store.errors.iter().copied().collect::<Vec<_>>(), [key]);
+        for service in ["svc", "other"] {
+            let index: Vec<_> = store.by_service[service].iter().copied().collect();
+            assert_eq!(index, [key], "{service}");
+        }
+        let query = TraceQuery {
+            service: Some("other".into()),
+            error: Some(true),
+            limit: 10,
+            ..TraceQuery::default()
+        };
+        assert_eq!(store.search(&query).0.len(), 1);
+        let trace = &store.traces[&TraceId::from_int(1)];
+        assert_eq!((trace.start, trace.end, trace.root), (5, 70, Some(1)));
+    }
+
+    #[test]
+    fn the_earliest_parentless_span_is_the_root() {
+        let mut store = TraceStore::new(usize::MAX, 100);
+        store.insert(vec![stored(1, 5, 0, 30, 40), stored(1, 6, 0, 20, 40)], 1);
+        let trace = &store.traces[&TraceId::from_int(1)];
+        assert_eq!(
+            trace.spans[trace.root.unwrap()].data.span_context.span_id(),
+            SpanId::from_int(6)
+        );
+    }
+
+    #[test]
+    fn usage_returns_to_zero_when_everything_is_evicted() {
+        let mut store = TraceStore::new(0, 100);
+        let failed = {
+            let mut span = stored(2, 1, 0, 1, 2);
+            span.data.status = Status::error("x");
+            span
+        };
+        store.insert(vec![stored(1, 1, 0, 1, 2), failed], 1);
+        assert_eq!((store.used, store.spans, store.evicted_spans), (0, 0, 2));
+        assert!(store.traces.is_empty() && store.by_time.is_empty() && store.services.is_empty());
+        assert!(store.by_service.is_empty() && store.errors.is_empty());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        let key = (123, TraceId::from_int(0xabc));
+        assert_eq!(parse_cursor(&cursor_string(key)), Some(key));
+        for bad in [
+            "",
+            "-",
+            "12",
+            "x-0000000000000000000000000000abc",
+            "+1-00000000000000000000000000000abc",
+        ] {
+            assert_eq!(parse_cursor(bad), None, "{bad}");
+        }
+    }
+}
