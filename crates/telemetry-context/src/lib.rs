@@ -77,8 +77,3 @@ pub mod limits {
         MAX_VALUE_LEN as TRACESTATE_MAX_VALUE_LEN,
     };
 }
-
-/// The README's quickstart, compiled and run as a doc test so it cannot drift from the API.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeQuickstart;
