@@ -34,6 +34,20 @@ missing() {
   echo "warning: skipping: $1 is unavailable (set TELEMETRY_REQUIRE_PEERS=1 to fail instead)" >&2
 }
 
+# The Python peers (opentelemetry-proto as a second decoder; the SDK and OTLP exporters as
+# real senders), in a venv under target/; tests find the interpreter through TELEMETRY_PYTHON.
+if python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  step "python peers" bash scripts/python-peers.sh
+  TELEMETRY_PYTHON="$(bash scripts/python-peers.sh | tail -n 1)"
+  export TELEMETRY_PYTHON
+else
+  missing "python3 with venv and ensurepip (Debian: python3-venv)"
+fi
+
+# Prometheus and promtool (Debian package `prometheus`) for telemetry-prometheus's tests.
+step "prometheus peer" bash scripts/prometheus-peer.sh \
+  || missing "prometheus and promtool (Debian package prometheus; scripts/prometheus-peer.sh)"
+
 step "unit, integration and example tests; benches in test mode" \
   cargo test --workspace --all-targets
 step "doc tests" cargo test --workspace --doc
