@@ -15,6 +15,10 @@ use crate::processor::LogProcessor;
 use crate::record::LogRecord;
 use crate::suppress::SuppressGuard;
 
+/// The largest queue an `OTEL_BLRP_MAX_QUEUE_SIZE` value may ask for: 2^20 records. The
+/// ring is allocated up front, so a mistyped value must not become gigabytes (or an abort).
+pub const MAX_QUEUE_SIZE: usize = 1 << 20;
+
 /// Settings of a [`BatchLogProcessor`], with the `OTEL_BLRP_*` defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
@@ -72,6 +76,16 @@ impl BatchConfig {
             export_timeout: env::read_millis(env, "OTEL_BLRP_EXPORT_TIMEOUT")
                 .unwrap_or(defaults.export_timeout),
         };
+        if config.max_queue_size > MAX_QUEUE_SIZE {
+            diagnostic::report(
+                "batch log processor",
+                format_args!(
+                    "OTEL_BLRP_MAX_QUEUE_SIZE {} exceeds {MAX_QUEUE_SIZE}; using {MAX_QUEUE_SIZE}",
+                    config.max_queue_size
+                ),
+            );
+            config.max_queue_size = MAX_QUEUE_SIZE;
+        }
         if config.max_export_batch_size > config.max_queue_size {
             diagnostic::report(
                 "batch log processor",
@@ -487,5 +501,10 @@ mod tests {
         assert_eq!(config.export_timeout, Duration::from_millis(30000));
         let zero = BatchConfig::from_env_source(&[("OTEL_BLRP_MAX_QUEUE_SIZE", "0")]);
         assert_eq!(zero.max_queue_size, 2048);
+        // A mistyped size must not allocate gigabytes up front (or abort the program).
+        for huge in ["1000000000", "18446744073709551615"] {
+            let capped = BatchConfig::from_env_source(&[("OTEL_BLRP_MAX_QUEUE_SIZE", huge)]);
+            assert_eq!(capped.max_queue_size, MAX_QUEUE_SIZE, "{huge}");
+        }
     }
 }

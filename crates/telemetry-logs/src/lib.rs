@@ -105,7 +105,7 @@ mod severity;
 mod suppress;
 mod tracing_bridge;
 
-pub use batch::{BatchConfig, BatchCounts, BatchLogProcessor};
+pub use batch::{BatchConfig, BatchCounts, BatchLogProcessor, MAX_QUEUE_SIZE};
 pub use console::ConsoleLogExporter;
 pub use error::{ExportError, ExportErrorKind, LogError};
 pub use exporter::{InMemoryLogExporter, LogExporter};

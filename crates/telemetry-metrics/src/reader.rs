@@ -365,9 +365,14 @@ impl PeriodicReaderBuilder {
         self
     }
 
-    /// Sets how long flush and shutdown wait for the export.
+    /// Sets how long flush and shutdown wait for the export; zero means no limit, as
+    /// `OTEL_METRIC_EXPORT_TIMEOUT=0` does (a zero wait would fail every flush at once).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = if timeout.is_zero() {
+            Duration::MAX
+        } else {
+            timeout
+        };
         self
     }
 
@@ -619,6 +624,17 @@ mod tests {
             .build();
         let provider = crate::MeterProvider::builder().with_reader(reader).build();
         assert_eq!(*seen.lock(), Some(Some(Duration::from_millis(40))));
+        drop(provider);
+
+        // Zero set in code means no limit too: flush waits for the export, never failing
+        // at once with a zero timeout.
+        let seen = Arc::new(Mutex::new(None));
+        let reader = PeriodicReader::builder(TimeoutProbe(seen.clone()))
+            .with_timeout(Duration::ZERO)
+            .build();
+        let provider = crate::MeterProvider::builder().with_reader(reader).build();
+        assert_eq!(*seen.lock(), Some(None));
+        provider.force_flush().expect("a flush without a limit succeeds");
         drop(provider);
     }
 

@@ -5,10 +5,12 @@
 //! ```text
 //! cargo run -p telemetry --example dashboard_embedded              # port 18888, until Ctrl-C
 //! cargo run -p telemetry --example dashboard_embedded -- 9000 --seconds 30
+//! cargo run -p telemetry --example dashboard_embedded -- 0 --otlp-port 0   # all ports free
 //! ```
 //!
 //! Port 0 picks a free port; the address is printed either way. The same dashboard takes
-//! OTLP from other processes on the addresses it prints.
+//! OTLP from other processes on the addresses it prints: 4317 (gRPC) and 4318 (HTTP) by
+//! default, `--otlp-port N` for N and N + 1, `--otlp-port 0` for two free ports.
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -36,6 +38,8 @@ const TOOLS: [&str; 3] = ["search", "read_file", "run_tests"];
 struct Args {
     port: u16,
     seconds: Option<u64>,
+    /// The OTLP ports (gRPC, HTTP), when `--otlp-port` gave them.
+    otlp_ports: Option<(u16, u16)>,
 }
 
 /// A command line that does not parse.
@@ -46,7 +50,7 @@ impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}\nusage: dashboard_embedded [PORT] [--seconds N]",
+            "{}\nusage: dashboard_embedded [PORT] [--seconds N] [--otlp-port N]",
             self.0
         )
     }
@@ -58,6 +62,7 @@ fn parse_args() -> Result<Args, UsageError> {
     let mut args = Args {
         port: DEFAULT_PORT,
         seconds: None,
+        otlp_ports: None,
     };
     let mut words = std::env::args().skip(1);
     while let Some(word) = words.next() {
@@ -69,6 +74,21 @@ fn parse_args() -> Result<Args, UsageError> {
                 .parse()
                 .map_err(|_| UsageError(format!("--seconds {value:?} is not a number")))?;
             args.seconds = Some(seconds);
+        } else if word == "--otlp-port" {
+            let value = words
+                .next()
+                .ok_or_else(|| UsageError("--otlp-port needs a port".to_owned()))?;
+            let grpc: u16 = value
+                .parse()
+                .map_err(|_| UsageError(format!("--otlp-port {value:?} is not a port")))?;
+            // 0 asks for two free ports; N for N and the port after it.
+            let http = match grpc {
+                0 => 0,
+                _ => grpc.checked_add(1).ok_or_else(|| {
+                    UsageError(format!("--otlp-port {grpc} leaves no port for OTLP/HTTP"))
+                })?,
+            };
+            args.otlp_ports = Some((grpc, http));
         } else {
             args.port = word
                 .parse()
@@ -153,6 +173,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         .with_scope_name("dashboard_embedded");
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         builder = builder.with_service_name("agent");
+    }
+    if let Some((grpc, http)) = args.otlp_ports {
+        builder = builder.with_dashboard_otlp_ports(grpc, http);
     }
     let guard = builder.init();
 

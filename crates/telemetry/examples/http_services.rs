@@ -11,6 +11,7 @@
     reason = "an example reports to its user on stdout"
 )]
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::error::Error;
 use std::future::{Ready, poll_fn, ready};
@@ -26,7 +27,7 @@ use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
-use telemetry::http::{HttpClientLayer, HttpServerLayer};
+use telemetry::http::{HttpClientLayer, HttpRoute, HttpServerLayer};
 use telemetry::prelude::*;
 use telemetry::{ExporterKind, TelemetryBuilder};
 use tower_layer::Layer;
@@ -92,7 +93,13 @@ impl Service<Request<Incoming>> for Backend {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-")
         );
-        ready(Ok(Response::new(Full::new(Bytes::from(trace_id)))))
+        let mut response = Response::new(Full::new(Bytes::from(trace_id)));
+        // The route the handler matched names the server span (`GET /inventory`); without
+        // one the span would be named after the method alone.
+        response
+            .extensions_mut()
+            .insert(HttpRoute(Cow::Borrowed("/inventory")));
+        ready(Ok(response))
     }
 }
 

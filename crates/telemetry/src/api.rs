@@ -17,7 +17,7 @@ use telemetry_span::{Span, SpanRef};
 
 use crate::config::TelemetryBuilder;
 use crate::error::RecordError;
-use crate::pipeline::{AsSpanRef, TelemetryGuard, global, link, run_traced};
+use crate::pipeline::{AsSpanRef, RecordValue, TelemetryGuard, global, link, run_traced};
 
 #[cfg(doc)]
 use crate::pipeline::Telemetry;
@@ -93,9 +93,25 @@ pub fn traced<T, E: fmt::Display>(
 /// (a batch job to the requests that queued its items).
 ///
 /// ```
+/// use telemetry::span::InMemorySpanExporter;
+///
+/// # // Keep the finished spans in memory, to show the link.
+/// # let spans = InMemorySpanExporter::new();
+/// # let _guard = telemetry::TelemetryBuilder::new()
+/// #     .with_exporters([])
+/// #     .with_span_exporter(spans.clone())
+/// #     .init();
 /// let request = telemetry::start_span("enqueue", None);
 /// let batch = telemetry::start_span("batch", None);
 /// telemetry::link_span(&batch, &request);
+/// let linked = request.span_context().clone();
+/// drop((request, batch));
+/// # telemetry::global().force_flush()?;
+/// let finished = spans.finished_spans();
+/// let batch = finished.iter().find(|s| s.name.as_str() == "batch").ok_or("no batch span")?;
+/// assert_eq!(batch.links.len(), 1);
+/// assert_eq!(batch.links[0].span_context, linked);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn link_span(span: &impl AsSpanRef, target: &impl AsSpanRef) {
     link(span, target);
@@ -182,19 +198,23 @@ pub fn create_histogram(name: &str) -> Result<Histogram<f64>, InstrumentError> {
 /// ```
 pub fn record_metric(
     name: &str,
-    value: impl Into<f64>,
+    value: impl RecordValue,
     attributes: &[KeyValue],
 ) -> Result<(), RecordError> {
     global().record_metric(name, value, attributes)
 }
 
 /// Starts the dashboard in this process on 127.0.0.1:`port` (0 picks a free port), fed
-/// directly by the installed pipeline and open to OTLP from other processes (see
+/// directly by the installed pipeline and open to OTLP from other processes, on the ports
+/// [`TelemetryBuilder::with_dashboard_otlp_ports`] set (see
 /// [`Telemetry::start_dashboard_server`]). Call it after [`init`]: the dashboard follows
 /// the pipeline installed when it starts. Keep the handle: dropping it stops the dashboard.
 ///
 /// ```
-/// let _guard = telemetry::TelemetryBuilder::new().with_exporters([]).init();
+/// let _guard = telemetry::TelemetryBuilder::new()
+///     .with_exporters([])
+///     .with_dashboard_otlp_ports(0, 0) // free ports: 4317 and 4318 may be in use
+///     .init();
 /// let dashboard = telemetry::start_dashboard_server(0)?;
 /// println!("open http://{}/", dashboard.ui_addr());
 /// drop(telemetry::start_span("shown on the dashboard", None));

@@ -13,7 +13,10 @@ use telemetry_context::{
 };
 use telemetry_core::env::{self, EnvSource, ProcessEnv};
 use telemetry_core::{Resource, diagnostic};
-use telemetry_logs::{BatchConfig as LogBatchConfig, LogExporter, LogLimits, Severity};
+use telemetry_logs::{
+    BatchConfig as LogBatchConfig, LogExporter, LogLimits, MAX_QUEUE_SIZE as MAX_LOG_QUEUE_SIZE,
+    Severity,
+};
 #[cfg(feature = "otlp")]
 use telemetry_metrics::TemporalityPreference;
 use telemetry_metrics::{
@@ -73,6 +76,10 @@ pub struct TelemetryBuilder {
     pub(crate) log_exporters: Vec<Box<dyn LogExporter>>,
     pub(crate) views: Vec<View>,
     pub(crate) scope: &'static str,
+    /// The OTLP ports (gRPC, HTTP) `start_dashboard_server` opens; `None` for the
+    /// dashboard's defaults.
+    #[cfg(feature = "dashboard")]
+    pub(crate) dashboard_otlp_ports: Option<(u16, u16)>,
 }
 
 /// The OTLP exporters' settings, per signal.
@@ -150,7 +157,9 @@ impl TelemetryBuilder {
             span_limits: SpanLimits::from_env_source(env),
             log_limits: LogLimits::from_env_source(env),
             span_batch: SpanBatchConfig::from_env_source(env),
-            log_batch: LogBatchConfig::from_env_source(env),
+            // telemetry-logs caps the queue already; capped again so this stays bounded
+            // whatever the reader does.
+            log_batch: capped_log_batch(LogBatchConfig::from_env_source(env)),
             metric_interval: env::read_millis(env, "OTEL_METRIC_EXPORT_INTERVAL")
                 .filter(|interval| !interval.is_zero())
                 .unwrap_or(DEFAULT_EXPORT_INTERVAL),
@@ -178,6 +187,8 @@ impl TelemetryBuilder {
             log_exporters: Vec::new(),
             views: Vec::new(),
             scope: crate::SCOPE,
+            #[cfg(feature = "dashboard")]
+            dashboard_otlp_ports: None,
         }
     }
 
@@ -272,9 +283,11 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Sets the batch log processor's settings (`OTEL_BLRP_*`).
+    /// Sets the batch log processor's settings (`OTEL_BLRP_*`). A `max_queue_size` above
+    /// [`telemetry::logs::MAX_QUEUE_SIZE`](telemetry_logs::MAX_QUEUE_SIZE) is reported and
+    /// capped: the queue is allocated up front.
     pub fn with_log_batch_config(mut self, config: LogBatchConfig) -> Self {
-        self.log_batch = config;
+        self.log_batch = capped_log_batch(config);
         self
     }
 
@@ -287,9 +300,14 @@ impl TelemetryBuilder {
         self
     }
 
-    /// Sets how long a metric export may take (`OTEL_METRIC_EXPORT_TIMEOUT`).
+    /// Sets how long a metric export may take (`OTEL_METRIC_EXPORT_TIMEOUT`); zero means no
+    /// limit, as the variable's 0 does.
     pub fn with_metric_export_timeout(mut self, timeout: Duration) -> Self {
-        self.metric_timeout = timeout;
+        self.metric_timeout = if timeout.is_zero() {
+            Duration::MAX
+        } else {
+            timeout
+        };
         self
     }
 
@@ -371,6 +389,28 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Sets the ports on 127.0.0.1 where
+    /// [`start_dashboard_server`](crate::start_dashboard_server) takes OTLP from other
+    /// processes: `grpc` for OTLP/gRPC and `http` for OTLP/HTTP; 0 picks a free port. By
+    /// default the dashboard's own, 4317 and 4318 (free ports when those are taken). Tests
+    /// and programs that run several dashboards set `(0, 0)`.
+    ///
+    /// ```
+    /// let _guard = telemetry::TelemetryBuilder::new()
+    ///     .with_exporters([])
+    ///     .with_dashboard_otlp_ports(0, 0)
+    ///     .init();
+    /// let dashboard = telemetry::start_dashboard_server(0)?;
+    /// assert_ne!(dashboard.grpc_addr().port(), 4317);
+    /// assert_ne!(dashboard.http_addr().port(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "dashboard")]
+    pub fn with_dashboard_otlp_ports(mut self, grpc: u16, http: u16) -> Self {
+        self.dashboard_otlp_ports = Some((grpc, http));
+        self
+    }
+
     /// The composite propagator the settings name.
     pub(crate) fn propagator(&self) -> CompositePropagator {
         CompositePropagator::new(
@@ -385,6 +425,24 @@ impl TelemetryBuilder {
                 .collect(),
         )
     }
+}
+
+/// `config` with its queue no larger than telemetry-logs' cap (and its export batch no
+/// larger than the queue), reporting a cut: the ring is allocated up front, so a huge value
+/// would abort the process on allocation.
+fn capped_log_batch(mut config: LogBatchConfig) -> LogBatchConfig {
+    if config.max_queue_size > MAX_LOG_QUEUE_SIZE {
+        diagnostic::report(
+            "telemetry",
+            format_args!(
+                "log batch max_queue_size {} exceeds {MAX_LOG_QUEUE_SIZE}; using {MAX_LOG_QUEUE_SIZE}",
+                config.max_queue_size
+            ),
+        );
+        config.max_queue_size = MAX_LOG_QUEUE_SIZE;
+        config.max_export_batch_size = config.max_export_batch_size.min(MAX_LOG_QUEUE_SIZE);
+    }
+    config
 }
 
 /// Reads an exporter list: comma-separated, case-insensitive, `none` alone for none.
@@ -415,19 +473,37 @@ fn exporters(env: &(impl EnvSource + ?Sized), name: &str) -> Vec<ExporterKind> {
             kinds.push(kind);
         }
     }
-    if !unknown.is_empty() {
-        diagnostic::report(
-            "env",
-            format_args!("{name}: unknown exporter(s) {unknown:?} ignored"),
-        );
-    }
-    if none {
-        if !kinds.is_empty() {
-            diagnostic::report(
-                "env",
-                format_args!("{name}={value:?} mixes `none` with exporters; using the exporters"),
+    // One report per name and value, however many init() calls read the environment
+    // again, so both complaints go in the same message.
+    let mixed = none && !kinds.is_empty();
+    match (unknown.is_empty(), mixed) {
+        (true, false) => {}
+        (false, false) => {
+            env::report_invalid_once(
+                name,
+                &value,
+                format_args!("unknown exporter(s) {unknown:?} ignored"),
             );
         }
+        (true, true) => {
+            env::report_invalid_once(
+                name,
+                &value,
+                format_args!("mixes `none` with exporters; using the exporters"),
+            );
+        }
+        (false, true) => {
+            env::report_invalid_once(
+                name,
+                &value,
+                format_args!(
+                    "unknown exporter(s) {unknown:?} ignored; mixes `none` with exporters, \
+                     using the exporters"
+                ),
+            );
+        }
+    }
+    if none {
         return kinds;
     }
     if kinds.is_empty() {
@@ -465,9 +541,10 @@ fn propagators(env: &(impl EnvSource + ?Sized)) -> Vec<PropagatorKind> {
         }
     }
     if !unknown.is_empty() {
-        diagnostic::report(
-            "env",
-            format_args!("{NAME}: unknown or unsupported propagator(s) {unknown:?} ignored"),
+        env::report_invalid_once(
+            NAME,
+            &value,
+            format_args!("unknown or unsupported propagator(s) {unknown:?} ignored"),
         );
     }
     if kinds.is_empty() && !none && !unknown.is_empty() {
@@ -558,5 +635,57 @@ mod tests {
         assert_eq!(builder.propagators, [PropagatorKind::Baggage]);
         assert_eq!(builder.propagator().fields(), ["baggage"]);
         assert_eq!(builder.metric_interval, DEFAULT_EXPORT_INTERVAL);
+    }
+
+    #[test]
+    fn a_zero_metric_timeout_means_no_limit_from_code_as_from_the_environment() {
+        let builder = TelemetryBuilder::new().with_metric_export_timeout(Duration::ZERO);
+        assert_eq!(builder.metric_timeout, Duration::MAX);
+        let builder = builder.with_metric_export_timeout(Duration::from_secs(3));
+        assert_eq!(builder.metric_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_huge_log_queue_is_capped_and_the_pipeline_still_builds() -> Result<(), crate::BuildError> {
+        let env = [
+            ("OTEL_BLRP_MAX_QUEUE_SIZE", "1000000000"),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "1000000000"),
+        ];
+        let builder = TelemetryBuilder::from_env_source(&env);
+        assert_eq!(builder.log_batch.max_queue_size, MAX_LOG_QUEUE_SIZE);
+        assert!(builder.log_batch.max_export_batch_size <= MAX_LOG_QUEUE_SIZE);
+
+        let huge = LogBatchConfig {
+            max_queue_size: 1_000_000_000,
+            max_export_batch_size: 1_000_000_000,
+            ..LogBatchConfig::default()
+        };
+        let builder = TelemetryBuilder::new().with_log_batch_config(huge);
+        assert_eq!(builder.log_batch.max_queue_size, MAX_LOG_QUEUE_SIZE);
+        assert_eq!(builder.log_batch.max_export_batch_size, MAX_LOG_QUEUE_SIZE);
+        let small = LogBatchConfig {
+            max_queue_size: 16,
+            max_export_batch_size: 8,
+            ..LogBatchConfig::default()
+        };
+        assert_eq!(
+            TelemetryBuilder::new()
+                .with_log_batch_config(small)
+                .log_batch,
+            small
+        );
+
+        // Building allocates the capped ring (a few MB), not a billion slots.
+        let exporter = telemetry_logs::InMemoryLogExporter::default();
+        let telemetry = builder
+            .with_exporters([])
+            .with_log_exporter(exporter.clone())
+            .build()?;
+        telemetry
+            .logger()
+            .emit(telemetry_logs::LogRecord::new(Severity::INFO).with_body("kept"));
+        assert!(telemetry.force_flush().is_ok());
+        assert_eq!(exporter.records().len(), 1);
+        Ok(())
     }
 }

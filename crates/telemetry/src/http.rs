@@ -10,7 +10,15 @@
 //!
 //! Span names: `{method} {route}` on servers, where the route is an [`HttpRoute`] extension
 //! (on the request, put there by an outer layer, or on the response, put there by the
-//! handler) and the URL path when there is none; `{method}` on clients. Status: a 5xx
+//! handler), and `{method}` alone when there is none (the path would make one name per
+//! URL, and names must have low cardinality); `{method}` on clients.
+//!
+//! Query strings (`url.query` on servers, the query of `url.full` on clients) keep their
+//! keys, but the value of every key that looks like a credential is replaced by `REDACTED`,
+//! as the semantic conventions recommend: a key is sensitive when, ignoring ASCII case, it
+//! contains `token`, `key`, `password`, `passwd`, `pwd`, `secret`, `sig` (so `signature`),
+//! `auth`, `credential` or `session`, which covers the conventions' own list
+//! (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`). Status: a 5xx
 //! response marks a server span ERROR; a 4xx or 5xx marks a client span ERROR; an `Err` from
 //! the inner service marks either ERROR with `error.type`; the rest stay UNSET.
 
@@ -154,7 +162,7 @@ where
         let uri = request.uri();
         let name = match &route {
             Some(route) => format!("{} {}", span_method(method), route.0),
-            None => format!("{} {}", span_method(method), uri.path()),
+            None => span_method(method).to_owned(),
         };
         let mut attributes = vec![
             KeyValue::new("http.request.method", method),
@@ -169,7 +177,7 @@ where
             attributes.push(KeyValue::new("http.request.method_original", original));
         }
         if let Some(query) = uri.query() {
-            attributes.push(KeyValue::new("url.query", query.to_owned()));
+            attributes.push(KeyValue::new("url.query", redact_query(query).into_owned()));
         }
         if let Some(route) = route {
             attributes.push(KeyValue::new("http.route", Value::String(route.0.into())));
@@ -464,20 +472,78 @@ fn server_address(uri: &Uri, headers: &HeaderMap) -> Option<(String, Option<u16>
     Some((authority.host().to_owned(), authority.port_u16()))
 }
 
-/// The URL without any user information, which must not be recorded.
+/// The URL without any user information, which must not be recorded, and with the values
+/// of sensitive query keys redacted.
 fn full_url(uri: &Uri) -> String {
-    match uri.authority() {
-        Some(authority) if authority.as_str().contains('@') => {
-            let host_port = authority
-                .as_str()
-                .rsplit_once('@')
-                .map_or(authority.as_str(), |(_, rest)| rest);
-            let scheme = uri.scheme_str().unwrap_or("http");
-            let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            format!("{scheme}://{host_port}{path}")
-        }
-        _ => uri.to_string(),
+    // As `Uri`'s Display writes it, minus the user information, plus the redaction.
+    let mut url = String::new();
+    if let Some(scheme) = uri.scheme_str() {
+        url.push_str(scheme);
+        url.push_str("://");
     }
+    if let Some(authority) = uri.authority() {
+        let host_port = authority
+            .as_str()
+            .rsplit_once('@')
+            .map_or(authority.as_str(), |(_, rest)| rest);
+        url.push_str(host_port);
+    }
+    url.push_str(uri.path());
+    if let Some(query) = uri.query() {
+        url.push('?');
+        url.push_str(&redact_query(query));
+    }
+    url
+}
+
+/// The parts of a query key that mark its value as a credential (see the module docs).
+const SENSITIVE_KEY_PARTS: [&str; 10] = [
+    "token",
+    "key",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "sig",
+    "auth",
+    "credential",
+    "session",
+];
+
+/// The value that stands for a redacted one, as the semantic conventions name it.
+const REDACTED: &str = "REDACTED";
+
+/// Whether the values of query key `key` must not be recorded.
+fn is_sensitive_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SENSITIVE_KEY_PARTS.iter().any(|part| key.contains(part))
+}
+
+/// `query` with the value of each sensitive key replaced by `REDACTED`; keys, other values,
+/// separators and order stay as they were. Borrowed when nothing needs redacting.
+fn redact_query(query: &str) -> Cow<'_, str> {
+    let sensitive = |pair: &str| {
+        pair.split_once('=')
+            .is_some_and(|(key, _)| is_sensitive_key(key))
+    };
+    if !query.split('&').any(sensitive) {
+        return Cow::Borrowed(query);
+    }
+    let mut redacted = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            redacted.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) if is_sensitive_key(key) => {
+                redacted.push_str(key);
+                redacted.push('=');
+                redacted.push_str(REDACTED);
+            }
+            _ => redacted.push_str(pair),
+        }
+    }
+    Cow::Owned(redacted)
 }
 
 #[cfg(test)]
@@ -500,6 +566,15 @@ mod tests {
             .parse()
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(full_url(&uri), "http://example.com:8080/a?b=c");
+        let signed: Uri = "https://bucket.example.com/obj?X-Goog-Signature=abc&v=1"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            full_url(&signed),
+            "https://bucket.example.com/obj?X-Goog-Signature=REDACTED&v=1"
+        );
+        let relative: Uri = "/a?token=t".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(full_url(&relative), "/a?token=REDACTED");
         assert_eq!(
             server_address(&uri, &HeaderMap::new()),
             Some(("example.com".to_owned(), Some(8080)))
@@ -512,5 +587,22 @@ mod tests {
             Some(("svc".to_owned(), Some(81)))
         );
         assert_eq!(server_address(&path_only, &HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn sensitive_query_values_are_redacted_and_keys_kept() {
+        assert_eq!(redact_query("page=2&sort=asc"), "page=2&sort=asc");
+        assert!(matches!(redact_query("page=2"), Cow::Borrowed(_)));
+        assert_eq!(
+            redact_query("access_token=abc&page=2&API_KEY=k&password=p&sig=s"),
+            "access_token=REDACTED&page=2&API_KEY=REDACTED&password=REDACTED&sig=REDACTED"
+        );
+        assert_eq!(
+            redact_query("AWSAccessKeyId=id&Signature=s&secret=&flag"),
+            "AWSAccessKeyId=REDACTED&Signature=REDACTED&secret=REDACTED&flag"
+        );
+        // A value that merely contains a sensitive word is not a sensitive key.
+        assert_eq!(redact_query("q=token"), "q=token");
+        assert_eq!(redact_query(""), "");
     }
 }

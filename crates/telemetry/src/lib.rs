@@ -133,7 +133,10 @@
 //! ```
 //! use telemetry::ChartType;
 //!
-//! let _guard = telemetry::TelemetryBuilder::from_env().with_exporters([]).init();
+//! let _guard = telemetry::TelemetryBuilder::from_env()
+//!     .with_exporters([])
+//!     .with_dashboard_otlp_ports(0, 0) // OTLP on free ports; 4317 and 4318 by default
+//!     .init();
 //! telemetry::register_view("jobs", ChartType::Line)?;
 //! let dashboard = telemetry::start_dashboard_server(0)?; // 18888 is the usual port
 //! telemetry::create_counter("jobs")?.add(1.0, &[]);
@@ -189,7 +192,7 @@ pub use config::{ExporterKind, PropagatorKind, TelemetryBuilder};
 pub use error::{BuildError, PipelineError, RecordError, RecordErrorKind, Signal};
 #[cfg(feature = "dashboard")]
 pub use live::{DASHBOARD_COLLECT_INTERVAL, DashboardError, DashboardErrorKind, DashboardHandle};
-pub use pipeline::{AsSpanRef, InstallGuard, Telemetry, TelemetryGuard, global};
+pub use pipeline::{AsSpanRef, InstallGuard, RecordValue, Telemetry, TelemetryGuard, global};
 pub use telemetry_context::Context;
 pub use telemetry_core::{KeyValue, Resource, Value};
 pub use telemetry_logs::{LogRecord, Severity};

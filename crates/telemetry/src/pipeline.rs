@@ -45,6 +45,47 @@ impl AsSpanRef for SpanRef {
     }
 }
 
+/// A number [`record_metric`](crate::record_metric) takes: every primitive integer and
+/// float type.
+///
+/// The instruments made by name hold `f64`s, so the value is converted to `f64`; integers
+/// above 2^53 lose their lowest bits, as they would in any `f64` instrument. (The metrics
+/// crate's own `MetricValue` covers only `u64`, `i64` and `f64`, so a bare literal such as
+/// `3`, which Rust types as `i32`, would not compile against it.) Sealed: the conversion is
+/// this crate's business.
+pub trait RecordValue: sealed::Sealed + Copy {
+    /// The value as the `f64` the instruments hold.
+    #[doc(hidden)]
+    fn to_f64(self) -> f64;
+}
+
+mod sealed {
+    /// Keeps [`RecordValue`](super::RecordValue) implemented for the primitive numbers only.
+    pub trait Sealed {}
+}
+
+/// Implements [`RecordValue`] for types whose `as f64` is the nearest `f64` (exact up to
+/// 2^53, rounded above).
+macro_rules! record_value {
+    ($($ty:ty),*) => {$(
+        impl sealed::Sealed for $ty {}
+        impl RecordValue for $ty {
+            #[allow(
+                clippy::cast_precision_loss,
+                clippy::cast_lossless,
+                reason = "the instruments hold f64: rounding above 2^53 is documented"
+            )]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
+}
+
+record_value!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64
+);
+
 /// A telemetry pipeline: a tracer, meter and logger provider sharing one resource, the
 /// propagator for crossing processes, and the instruments created by name.
 ///
@@ -92,6 +133,9 @@ struct Inner {
     /// Where the taps lead once a dashboard starts.
     #[cfg(feature = "dashboard")]
     dashboard: Arc<crate::live::Slot>,
+    /// The OTLP ports (gRPC, HTTP) `start_dashboard_server` opens, when the builder set them.
+    #[cfg(feature = "dashboard")]
+    dashboard_otlp_ports: Option<(u16, u16)>,
 }
 
 /// An instrument made by name, for `record_metric`.
@@ -317,8 +361,8 @@ impl Telemetry {
     /// the `create_*` methods: added to a counter or up-down counter, set on a gauge,
     /// recorded in a histogram.
     ///
-    /// Every instrument made by name holds `f64`s, so any value that converts to `f64`
-    /// (`u32`, `i32`, `f32`, ...) is accepted. A value of the wrong kind for the instrument
+    /// Every instrument made by name holds `f64`s; any primitive integer or float is
+    /// accepted ([`RecordValue`]) and converted. A value of the wrong kind for the instrument
     /// is an error and records nothing: a negative value for a counter or a histogram
     /// ([`RecordErrorKind::NegativeValue`]), NaN or an infinity for any instrument
     /// ([`RecordErrorKind::NotFinite`]). An unknown name is
@@ -334,10 +378,10 @@ impl Telemetry {
     pub fn record_metric(
         &self,
         name: &str,
-        value: impl Into<f64>,
+        value: impl RecordValue,
         attributes: &[KeyValue],
     ) -> Result<(), RecordError> {
-        let value = value.into();
+        let value = value.to_f64();
         let instrument = self
             .inner
             .instruments
@@ -435,9 +479,10 @@ impl Telemetry {
 
     /// Starts the dashboard in this process, with its pages and JSON API on
     /// 127.0.0.1:`port` (0 picks a free port), fed directly by this pipeline (no OTLP
-    /// round-trip), and open to OTLP from other processes on 4317 and 4318, or on free ports
-    /// when those are taken ([`DashboardHandle::http_addr`](crate::DashboardHandle::http_addr)
-    /// says which).
+    /// round-trip), and open to OTLP from other processes on the ports
+    /// [`TelemetryBuilder::with_dashboard_otlp_ports`] set, by default 4317 and 4318, or
+    /// free ports when those are taken
+    /// ([`DashboardHandle::http_addr`](crate::DashboardHandle::http_addr) says which).
     ///
     /// Spans and log records reach it through batch processors of its own; metrics are
     /// collected every [`DASHBOARD_COLLECT_INTERVAL`](crate::DASHBOARD_COLLECT_INTERVAL).
@@ -448,7 +493,10 @@ impl Telemetry {
     /// started then. A disabled pipeline's dashboard shows only what other processes send.
     ///
     /// ```
-    /// let telemetry = telemetry::Telemetry::builder().with_exporters([]).build()?;
+    /// let telemetry = telemetry::Telemetry::builder()
+    ///     .with_exporters([])
+    ///     .with_dashboard_otlp_ports(0, 0) // free ports: 4317 and 4318 may be in use
+    ///     .build()?;
     /// let dashboard = telemetry.start_dashboard_server(0)?;
     /// drop(telemetry.start_span("shown", None));
     /// telemetry.update_display();
@@ -463,7 +511,11 @@ impl Telemetry {
         &self,
         port: u16,
     ) -> Result<crate::DashboardHandle, crate::DashboardError> {
-        self.start_dashboard(telemetry_dashboard::Dashboard::builder().ui_port(port))
+        let mut settings = telemetry_dashboard::Dashboard::builder().ui_port(port);
+        if let Some((grpc, http)) = self.inner.dashboard_otlp_ports {
+            settings = settings.grpc_port(grpc).http_port(http);
+        }
+        self.start_dashboard(settings)
     }
 
     /// [`start_dashboard_server`](Self::start_dashboard_server) with every setting of the
@@ -759,6 +811,8 @@ fn try_build(builder: TelemetryBuilder, mode: Mode) -> Result<Telemetry, BuildEr
         log_exporters,
         views,
         scope,
+        #[cfg(feature = "dashboard")]
+        dashboard_otlp_ports,
         ..
     } = builder;
 
@@ -909,6 +963,8 @@ fn try_build(builder: TelemetryBuilder, mode: Mode) -> Result<Telemetry, BuildEr
             instruments: RwLock::new(HashMap::new()),
             #[cfg(feature = "dashboard")]
             dashboard,
+            #[cfg(feature = "dashboard")]
+            dashboard_otlp_ports,
         }),
     })
 }
@@ -1149,6 +1205,11 @@ mod tests {
         t.record_metric("queue", -4, &[])?;
         t.record_metric("temperature", -1.5, &[])?;
         t.record_metric("latency", 0.25, &[])?;
+        // Every integer type, as counts and sizes come: u64, usize, i64 and the rest.
+        t.record_metric("jobs", 1_u64, &[])?;
+        t.record_metric("jobs", 1_usize, &[])?;
+        t.record_metric("queue", -2_i64, &[])?;
+        t.record_metric("queue", 1_u8, &[])?;
         let kind = |r: Result<(), RecordError>| r.map_err(|e| e.kind());
         assert_eq!(
             kind(t.record_metric("nothing", 1, &[])),
@@ -1156,6 +1217,10 @@ mod tests {
         );
         assert_eq!(
             kind(t.record_metric("jobs", -1, &[])),
+            Err(RecordErrorKind::NegativeValue)
+        );
+        assert_eq!(
+            kind(t.record_metric("jobs", -1_i64, &[])),
             Err(RecordErrorKind::NegativeValue)
         );
         assert_eq!(
@@ -1192,8 +1257,8 @@ mod tests {
                     _ => None,
                 })
         };
-        assert_eq!(value("jobs"), Some(5.5));
-        assert_eq!(value("queue"), Some(-4.0));
+        assert_eq!(value("jobs"), Some(7.5));
+        assert_eq!(value("queue"), Some(-5.0));
         assert_eq!(value("temperature"), Some(-1.5));
         assert_eq!(value("latency"), Some(0.25));
         assert!(matches!(Number::F64(1.0).as_f64(), v if v == 1.0));

@@ -1,5 +1,6 @@
 //! Runs each example as a user would and checks what it prints (and, for `quickstart`, what
-//! reaches an OTLP collector). `cargo test` builds the examples next to the test binaries.
+//! reaches an OTLP collector). `cargo test` builds the examples next to the test binaries;
+//! a test fails, saying so, when an example binary is older than its sources.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -34,6 +35,26 @@ fn example(name: &str) -> Result<PathBuf, Box<dyn std::error::Error>> {
             path.display()
         )
         .into());
+    }
+    // `cargo test --test examples` alone does not rebuild the examples: refuse to test a
+    // binary older than its sources rather than pass or fail on old code. (Building it from
+    // here would work too, but would compete for the target directory with other builds.)
+    let built = std::fs::metadata(&path)?.modified()?;
+    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![manifest_dir.join("examples").join(format!("{name}.rs"))];
+    for entry in std::fs::read_dir(manifest_dir.join("src"))? {
+        sources.push(entry?.path());
+    }
+    for source in sources {
+        if std::fs::metadata(&source)?.modified()? > built {
+            return Err(format!(
+                "{} is older than {}: rebuild the examples (`cargo test -p telemetry` or \
+                 `cargo build -p telemetry --examples`) before `cargo test --test examples`",
+                path.display(),
+                source.display()
+            )
+            .into());
+        }
     }
     Ok(path)
 }
@@ -320,7 +341,8 @@ fn dashboard_embedded_shows_its_own_spans_metrics_and_views() -> TestResult {
     use std::io::BufRead;
 
     let mut child = Command::new(example("dashboard_embedded")?)
-        .args(["0", "--seconds", "3"])
+        // Every port free: the default OTLP ports may be taken, and tests bind no fixed port.
+        .args(["0", "--seconds", "3", "--otlp-port", "0"])
         .env_clear()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -345,6 +367,16 @@ fn dashboard_embedded_shows_its_own_spans_metrics_and_views() -> TestResult {
             .to_owned();
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
         assert_ne!(addr, "127.0.0.1:0", "the actual port is printed");
+        let otlp = lines.recv_timeout(Duration::from_secs(20))?;
+        assert!(
+            otlp.starts_with("OTLP from other processes: http://127.0.0.1:"),
+            "{otlp}"
+        );
+        // --otlp-port 0: free ports, not the defaults.
+        assert!(
+            !otlp.contains(":4318 (HTTP)") && !otlp.contains(":4317 (gRPC)"),
+            "{otlp}"
+        );
 
         // update_display runs after every batch: the first batch shows within a second or so.
         let wanted_metrics = [

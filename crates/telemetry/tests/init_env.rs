@@ -26,7 +26,10 @@ fn init_reads_the_standard_variables_and_reports_bad_values_once() {
         ("OTEL_TRACES_EXPORTER", "none"),
         ("OTEL_METRICS_EXPORTER", "none"),
         ("OTEL_LOGS_EXPORTER", "carrier-pigeon,none"),
-        ("OTEL_PROPAGATORS", "baggage"),
+        ("OTEL_PROPAGATORS", "baggage,b3"),
+        // Far above telemetry-logs' cap: the queue is allocated up front, so uncapped this
+        // would abort the process.
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "1000000000"),
         ("OTEL_TRACES_SAMPLER", "always_off"),
         ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
         ("OTEL_SDK_DISABLED", ""),
@@ -61,15 +64,28 @@ fn init_reads_the_standard_variables_and_reports_bad_values_once() {
     );
     drop(span);
     drop(guard);
-    set_diagnostic_handler(previous);
 
-    let reports = REPORTS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    let about = |name: &str| reports.iter().filter(|r| r.contains(name)).count();
-    assert_eq!(about("OTEL_BSP_SCHEDULE_DELAY"), 1, "{reports:#?}");
-    assert_eq!(about("carrier-pigeon"), 1, "{reports:#?}");
+    let reports = || {
+        REPORTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    };
+    let about =
+        |reports: &[String], name: &str| reports.iter().filter(|r| r.contains(name)).count();
+    let first = reports();
+    assert_eq!(about(&first, "OTEL_BSP_SCHEDULE_DELAY"), 1, "{first:#?}");
+    assert_eq!(about(&first, "carrier-pigeon"), 1, "{first:#?}");
+    assert_eq!(about(&first, "\"b3\""), 1, "{first:#?}");
+    assert_eq!(about(&first, "OTEL_BLRP_MAX_QUEUE_SIZE"), 1, "{first:#?}");
+
+    // A second init reads the same environment: the facade's own variables (exporters,
+    // propagators) are not reported again.
+    drop(telemetry::init());
+    set_diagnostic_handler(previous);
+    let second = reports();
+    assert_eq!(about(&second, "carrier-pigeon"), 1, "{second:#?}");
+    assert_eq!(about(&second, "\"b3\""), 1, "{second:#?}");
     // After the guard, the free functions see no pipeline again.
     assert!(telemetry::global().is_disabled());
 }
