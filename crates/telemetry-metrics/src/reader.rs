@@ -634,7 +634,9 @@ mod tests {
             .build();
         let provider = crate::MeterProvider::builder().with_reader(reader).build();
         assert_eq!(*seen.lock(), Some(None));
-        provider.force_flush().expect("a flush without a limit succeeds");
+        provider
+            .force_flush()
+            .expect("a flush without a limit succeeds");
         drop(provider);
     }
 
