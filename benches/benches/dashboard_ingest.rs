@@ -446,9 +446,10 @@ fn latency_pass(runtime: &tokio::runtime::Runtime, load: Option<&[Bytes]>, sampl
     report("POST start -> 200 received", acknowledged);
 }
 
-/// What one decoded span holds by the store's rules (`src/store/size.rs`), averaged over a
-/// request: the parts the span data itself accounts for; the rest of the per-span figure is
-/// the store's own (its span wrapper, trace entries and indexes).
+/// What one span holds as the decoder hands it over, by the store's rules
+/// (`src/store/size.rs`), averaged over a request. The store then trims the vectors' spare
+/// capacity, so the slots here are an upper bound of what it keeps; the rest of the per-span
+/// figure is the store's own (its span wrapper, trace entries and indexes).
 fn breakdown(request: &[u8], bytes_per_span: f64) {
     let data = decode_traces(request).expect("our own request decodes");
     let string = |s: &StringValue| if s.is_static() { 0 } else { s.len() };
@@ -493,7 +494,7 @@ fn breakdown(request: &[u8], bytes_per_span: f64) {
     }
     let per = |total: usize| total as f64 / spans as f64;
     println!(
-        "  per span, by the store's rules: inline SpanData {} B; attribute slots {:.0} B \
+        "  per span as decoded (before the store trims spare capacity): inline SpanData {} B; attribute slots {:.0} B \
          ({} B per KeyValue); attribute key and value strings {:.0} B; the event {:.0} B \
          ({} B per Event); span name {:.0} B (protobuf: {bytes_per_span:.1} B)",
         size_of::<SpanData>(),

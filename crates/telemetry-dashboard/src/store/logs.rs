@@ -13,6 +13,7 @@ use telemetry_core::{Resource, SpanId, StringValue, TraceId};
 use telemetry_logs::{LogRecord, Severity};
 use telemetry_otlp::{LogsData, ResourceLogs, ScopeLogs};
 
+use super::hash::IdHash;
 use super::json as j;
 
 /// The most records one search looks at.
@@ -137,7 +138,8 @@ pub(crate) struct LogStore {
     logs: VecDeque<StoredLog>,
     /// Sequence number of `logs[0]`.
     first_seq: u64,
-    by_trace: HashMap<TraceId, VecDeque<u64>>,
+    /// Keyed by trace id with [`IdHash`], whose docs say why that is safe for network ids.
+    by_trace: HashMap<TraceId, VecDeque<u64>, IdHash>,
     pub(crate) budget: usize,
     pub(crate) used: usize,
     pub(crate) evicted: u64,
@@ -148,7 +150,7 @@ impl LogStore {
         LogStore {
             logs: VecDeque::new(),
             first_seq: 0,
-            by_trace: HashMap::new(),
+            by_trace: HashMap::with_hasher(IdHash::new()),
             budget,
             used: 0,
             evicted: 0,

@@ -1,5 +1,6 @@
 //! The bounded store of traces, metric series and logs; [`Store`] documents its rules.
 
+mod hash;
 mod json;
 pub(crate) mod logs;
 pub(crate) mod metrics;

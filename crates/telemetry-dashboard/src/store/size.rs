@@ -4,7 +4,8 @@
 //! capacity times its element size, every non-static string its length. Strings the decoder
 //! shares between items (`Arc<str>` keys, service and span names) are counted in full for each
 //! item that holds them, so sharing makes the estimate err high. Vectors count their spare
-//! capacity too. Resources and scopes are shared behind an `Arc` by the
+//! capacity too (a stored span has none: `StoredSpan::new` shrinks its vectors before it is
+//! measured). Resources and scopes are shared behind an `Arc` by the
 //! decoder; a batch's resource is charged once, spread over the items of that batch.
 
 use std::mem::size_of;

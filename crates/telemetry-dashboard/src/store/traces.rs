@@ -8,6 +8,7 @@
 //! operations); and per-trace summaries (services, error count, duration) that the search
 //! checks before it looks at spans (span name and attribute filters scan the candidates). Eviction is by trace, oldest first by the arrival of the trace's first span.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::mem::size_of;
 
@@ -16,6 +17,7 @@ use telemetry_core::{Resource, StringValue, TraceId};
 use telemetry_otlp::{ResourceSpans, ScopeSpans, TracesData};
 use telemetry_span::{SpanData, SpanKind, Status};
 
+use super::hash::IdHash;
 use super::json as j;
 
 /// The most traces one search looks at.
@@ -43,12 +45,17 @@ pub(crate) struct StoredSpan {
 
 impl StoredSpan {
     /// Wraps a decoded span; `resource_share` is this span's part of its resource's size.
+    ///
+    /// The span's vectors are shrunk to their length first: the decoder grows them by
+    /// doubling, and a stored span lives far longer than a decoded one, so its spare slots
+    /// (about a third of a typical span's bytes) would be held for the span's whole life.
     pub(crate) fn new(
-        data: SpanData,
+        mut data: SpanData,
         resource: Resource,
         service: StringValue,
         resource_share: usize,
     ) -> StoredSpan {
+        shrink(&mut data);
         let bytes = size_of::<StoredSpan>() + super::size::span_heap(&data) + resource_share;
         StoredSpan {
             data,
@@ -73,6 +80,22 @@ impl StoredSpan {
     fn is_root(&self) -> bool {
         !self.data.parent_span_id.is_valid()
     }
+}
+
+/// Drops the spare capacity of a span's vectors, nested ones included.
+///
+/// `shrink_to_fit` is a `realloc` to the smaller size, which glibc does in place (it splits
+/// the chunk), so this costs no copy; a vector already exact is left alone without a call.
+fn shrink(data: &mut SpanData) {
+    data.attributes.shrink_to_fit();
+    for event in &mut data.events {
+        event.attributes.shrink_to_fit();
+    }
+    data.events.shrink_to_fit();
+    for link in &mut data.links {
+        link.attributes.shrink_to_fit();
+    }
+    data.links.shrink_to_fit();
 }
 
 /// A trace: its spans in arrival order and a summary kept up to date on every insert.
@@ -278,7 +301,8 @@ pub(crate) struct ServiceStats {
 /// The traces of the store.
 #[derive(Debug)]
 pub(crate) struct TraceStore {
-    pub(crate) traces: HashMap<TraceId, Trace>,
+    /// Keyed by trace id with [`IdHash`], whose docs say why that is safe for network ids.
+    pub(crate) traces: HashMap<TraceId, Trace, IdHash>,
     by_time: BTreeSet<(u64, TraceId)>,
     /// The keys of `by_time` per service of the trace.
     by_service: HashMap<StringValue, BTreeSet<(u64, TraceId)>>,
@@ -301,7 +325,7 @@ pub(crate) struct TraceStore {
 impl TraceStore {
     pub(crate) fn new(budget: usize, max_spans_per_trace: usize) -> TraceStore {
         TraceStore {
-            traces: HashMap::new(),
+            traces: HashMap::with_hasher(IdHash::new()),
             by_time: BTreeSet::new(),
             by_service: HashMap::new(),
             errors: BTreeSet::new(),
@@ -324,18 +348,20 @@ impl TraceStore {
     /// the budget. Returns how many spans were refused (trace span cap).
     pub(crate) fn insert(&mut self, spans: Vec<StoredSpan>, position: u64) -> u64 {
         let mut refused = 0;
-        let mut touched: HashSet<TraceId> = HashSet::new();
+        let mut touched: HashSet<TraceId, IdHash> =
+            HashSet::with_hasher(self.traces.hasher().clone());
         for span in spans {
             let id = span.data.span_context.trace_id();
-            let trace = match self.traces.get_mut(&id) {
-                Some(trace) => {
-                    if trace.spans.len() >= self.max_spans_per_trace {
+            // One hash and probe per span: the entry serves both the lookup and the insert.
+            let trace = match self.traces.entry(id) {
+                Entry::Occupied(entry) => {
+                    if entry.get().spans.len() >= self.max_spans_per_trace {
                         refused += 1;
                         continue;
                     }
-                    trace
+                    entry.into_mut()
                 }
-                None => {
+                Entry::Vacant(entry) => {
                     self.arrival.push_back((self.next_arrival, id));
                     self.used += TRACE_OVERHEAD;
                     let trace = Trace {
@@ -350,7 +376,7 @@ impl TraceStore {
                         bytes: TRACE_OVERHEAD,
                     };
                     self.next_arrival += 1;
-                    self.traces.entry(id).or_insert(trace)
+                    entry.insert(trace)
                 }
             };
             let old_key = (!trace.spans.is_empty()).then_some((trace.start, id));
@@ -500,7 +526,7 @@ impl TraceStore {
     /// most `cap`; and whether some were left out.
     pub(crate) fn changed_since(&self, since: u64, upto: u64, cap: usize) -> (Vec<Json>, bool) {
         let mut truncated = self.journal_trimmed > since;
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::with_hasher(self.traces.hasher().clone());
         let mut out = Vec::new();
         for (position, id) in self.journal.iter().rev() {
             if *position <= since {
@@ -653,6 +679,46 @@ mod tests {
             scope: InstrumentationScope::builder("t").build(),
         };
         StoredSpan::new(data, Resource::empty(), "svc".into(), 0)
+    }
+
+    #[test]
+    fn a_stored_span_keeps_no_spare_vector_capacity() {
+        use telemetry_core::KeyValue;
+        use telemetry_span::{Event, Link};
+
+        let with_spare = |n: usize| {
+            let mut list = Vec::with_capacity(8);
+            list.extend((0..n).map(|i| KeyValue::new(format!("k{i}"), i as i64)));
+            list
+        };
+        let mut span = stored(1, 1, 0, 10, 20);
+        let mut data = span.data.clone();
+        data.attributes = with_spare(3);
+        data.events = Vec::with_capacity(4);
+        data.events.push(Event {
+            name: "e".into(),
+            timestamp: Timestamp::from_unix_nanos(15),
+            attributes: with_spare(1),
+            dropped_attributes_count: 0,
+        });
+        data.links = Vec::with_capacity(4);
+        data.links
+            .push(Link::new(data.span_context.clone(), with_spare(2)));
+        // An empty vector with capacity frees its buffer.
+        data.events[0].attributes.clear();
+        span = StoredSpan::new(data, Resource::empty(), "svc".into(), 0);
+        let data = &span.data;
+        assert_eq!(data.attributes.capacity(), 3);
+        assert_eq!(data.events.capacity(), 1);
+        assert_eq!(data.events[0].attributes.capacity(), 0);
+        assert_eq!(data.links.capacity(), 1);
+        assert_eq!(data.links[0].attributes.capacity(), 2);
+        // The size is taken after the shrink, so it charges no spare slot: five attribute
+        // slots with their two-byte keys, one event (its name is static), one link.
+        let attributes = 5 * size_of::<KeyValue>() + 5 * 2;
+        let expected =
+            size_of::<StoredSpan>() + attributes + size_of::<Event>() + size_of::<Link>();
+        assert_eq!(span.bytes, expected);
     }
 
     #[test]
