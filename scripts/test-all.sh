@@ -48,6 +48,11 @@ fi
 step "prometheus peer" bash scripts/prometheus-peer.sh \
   || missing "prometheus and promtool (Debian package prometheus; scripts/prometheus-peer.sh)"
 
+# The facade's tests/examples.rs runs the example programs as separate processes (two of
+# them for http_services), from target/debug/examples: `cargo test` builds examples only as
+# test targets, under hashed names.
+step "example programs" cargo build --workspace --examples
+
 step "unit, integration and example tests; benches in test mode" \
   cargo test --workspace --all-targets
 step "doc tests" cargo test --workspace --doc

@@ -19,7 +19,9 @@ use hyper_util::rt::TokioIo;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// The example binary `name`, built by `cargo test` in `target/<profile>/examples`.
+/// The example binary `name` in `target/<profile>/examples`: built there by a plain
+/// `cargo test -p telemetry` or by `cargo build --examples` (scripts/test-all.sh does the
+/// latter), but not by `cargo test --all-targets`, which builds examples as test targets.
 fn example(name: &str) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let exe = std::env::current_exe()?;
     let profile_dir = exe
@@ -31,7 +33,8 @@ fn example(name: &str) -> Result<PathBuf, Box<dyn std::error::Error>> {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if !path.exists() {
         return Err(format!(
-            "{} is missing: run the tests with `cargo test`",
+            "{} is missing: build the examples first (`cargo build -p telemetry --examples`, \
+             as scripts/test-all.sh does)",
             path.display()
         )
         .into());
