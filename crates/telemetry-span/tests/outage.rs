@@ -232,10 +232,14 @@ fn a_shutdown_during_an_outage_returns_in_time_and_counts_the_losses()
     let started = Instant::now();
     provider.shutdown_with_timeout(Duration::from_secs(2))?;
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(
-        collector.tries(),
-        1,
-        "one try, then the rest is dropped untried"
+    // 20 spans are three batches of 8. The worker may already have tried the first batch
+    // when it filled (then it waits out the hour-long backoff); shutdown gives one more try
+    // and drops the rest untried, so never a try per batch.
+    let tries = collector.tries();
+    assert!(
+        (1..=2).contains(&tries),
+        "{tries} tries: one by shutdown (and perhaps one when the first batch filled), then \
+         the rest is dropped untried"
     );
     let counts = processor.counts();
     assert_eq!(counts.export_failed, 20);
