@@ -47,6 +47,7 @@ pub mod diagnostic;
 pub mod env;
 mod hex;
 mod id;
+pub mod line;
 mod resource;
 mod rng;
 mod scope;

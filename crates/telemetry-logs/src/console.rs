@@ -5,7 +5,7 @@
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
-use telemetry_core::{KeyValue, Timestamp};
+use telemetry_core::{Timestamp, line};
 
 use crate::error::{ExportError, ExportErrorKind};
 use crate::exporter::LogExporter;
@@ -102,7 +102,7 @@ fn format_record(text: &mut String, record: &LogRecord) {
         nanos / 1_000_000_000,
         nanos % 1_000_000_000
     );
-    push_escaped(text, &record.body.to_string(), true);
+    line::push_escaped(text, &record.body.to_string(), true);
     text.push('"');
     if let Some(name) = &record.event_name {
         let _ = write!(text, " event={name}");
@@ -115,31 +115,8 @@ fn format_record(text: &mut String, record: &LogRecord) {
         );
     }
     text.push_str(" attributes=");
-    format_attributes(text, &record.attributes);
+    line::push_attributes(text, &record.attributes);
     let _ = writeln!(text, " scope={}", record.scope.name());
-}
-
-fn format_attributes(text: &mut String, attributes: &[KeyValue]) {
-    text.push('{');
-    for (i, attribute) in attributes.iter().enumerate() {
-        if i > 0 {
-            text.push_str(", ");
-        }
-        let _ = write!(text, "{}=", attribute.key);
-        push_escaped(text, &attribute.value.to_string(), false);
-    }
-    text.push('}');
-}
-
-/// Appends `value` with control characters escaped (and `"` too inside a quoted body).
-fn push_escaped(text: &mut String, value: &str, quoted: bool) {
-    for c in value.chars() {
-        if c.is_control() || (quoted && (c == '"' || c == '\\')) {
-            text.extend(c.escape_default());
-        } else {
-            text.push(c);
-        }
-    }
 }
 
 #[cfg(test)]

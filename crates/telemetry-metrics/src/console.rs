@@ -5,7 +5,7 @@
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
-use telemetry_core::KeyValue;
+use telemetry_core::line;
 
 use crate::data::{MetricData, Number, ResourceMetrics, Temporality};
 use crate::error::{ExportError, ExportErrorKind};
@@ -118,7 +118,8 @@ fn format_metrics(metrics: &ResourceMetrics) -> String {
                             temporality_name(sum.temporality),
                             number(point.value)
                         );
-                        format_attributes(&mut text, &point.attributes);
+                        line::push_attributes(&mut text, &point.attributes);
+                        text.push('\n');
                     }
                 }
                 MetricData::Gauge(gauge) => {
@@ -128,7 +129,8 @@ fn format_metrics(metrics: &ResourceMetrics) -> String {
                             "{head} type=gauge value={}{unit} attributes=",
                             number(point.value)
                         );
-                        format_attributes(&mut text, &point.attributes);
+                        line::push_attributes(&mut text, &point.attributes);
+                        text.push('\n');
                     }
                 }
                 MetricData::Histogram(histogram) => {
@@ -143,7 +145,8 @@ fn format_metrics(metrics: &ResourceMetrics) -> String {
                         optional(&mut text, "min", point.min);
                         optional(&mut text, "max", point.max);
                         let _ = write!(text, "{unit} attributes=");
-                        format_attributes(&mut text, &point.attributes);
+                        line::push_attributes(&mut text, &point.attributes);
+                        text.push('\n');
                     }
                 }
                 MetricData::ExponentialHistogram(histogram) => {
@@ -159,7 +162,8 @@ fn format_metrics(metrics: &ResourceMetrics) -> String {
                         optional(&mut text, "min", point.min);
                         optional(&mut text, "max", point.max);
                         let _ = write!(text, "{unit} attributes=");
-                        format_attributes(&mut text, &point.attributes);
+                        line::push_attributes(&mut text, &point.attributes);
+                        text.push('\n');
                     }
                 }
             }
@@ -188,27 +192,6 @@ fn optional(text: &mut String, name: &str, value: Option<f64>) {
     }
 }
 
-/// `{k=v, k2=v2}` and the line's end; control characters are escaped so a point stays one
-/// line.
-fn format_attributes(text: &mut String, attributes: &[KeyValue]) {
-    text.push('{');
-    for (i, attribute) in attributes.iter().enumerate() {
-        if i > 0 {
-            text.push_str(", ");
-        }
-        let value = attribute.value.to_string();
-        let _ = write!(text, "{}=", attribute.key);
-        for c in value.chars() {
-            if c.is_control() {
-                text.extend(c.escape_default());
-            } else {
-                text.push(c);
-            }
-        }
-    }
-    text.push_str("}\n");
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -216,7 +199,7 @@ mod tests {
     use super::*;
     use crate::provider::MeterProvider;
     use crate::reader::ManualReader;
-    use telemetry_core::Resource;
+    use telemetry_core::{KeyValue, Resource};
 
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);

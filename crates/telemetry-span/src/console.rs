@@ -6,7 +6,7 @@
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
-use telemetry_core::KeyValue;
+use telemetry_core::line;
 
 use crate::error::{ExportError, ExportErrorKind};
 use crate::exporter::SpanExporter;
@@ -126,7 +126,7 @@ fn format_span(text: &mut String, span: &SpanData) {
         " duration={:.3}ms attributes=",
         duration.as_secs_f64() * 1e3
     );
-    format_attributes(text, &span.attributes);
+    line::push_attributes(text, &span.attributes);
     let _ = writeln!(
         text,
         " events={} links={} scope={}",
@@ -136,59 +136,13 @@ fn format_span(text: &mut String, span: &SpanData) {
     );
 }
 
-/// `{k=v, k2=v2}`; control characters in values are escaped so one span stays one line.
-fn format_attributes(text: &mut String, attributes: &[KeyValue]) {
-    text.push('{');
-    for (i, attribute) in attributes.iter().enumerate() {
-        if i > 0 {
-            text.push_str(", ");
-        }
-        let value = attribute.value.to_string();
-        let _ = write!(text, "{}=", attribute.key);
-        text.extend(value.chars().flat_map(char::escape_default_if_control));
-    }
-    text.push('}');
-}
-
-/// Escapes control characters (newlines above all); leaves everything else as is.
-trait EscapeControl {
-    fn escape_default_if_control(self) -> EscapedChar;
-}
-
-/// Either the character itself or its escape.
-enum EscapedChar {
-    Plain(Option<char>),
-    Escaped(std::char::EscapeDefault),
-}
-
-impl Iterator for EscapedChar {
-    type Item = char;
-
-    fn next(&mut self) -> Option<char> {
-        match self {
-            EscapedChar::Plain(c) => c.take(),
-            EscapedChar::Escaped(escape) => escape.next(),
-        }
-    }
-}
-
-impl EscapeControl for char {
-    fn escape_default_if_control(self) -> EscapedChar {
-        if self.is_control() {
-            EscapedChar::Escaped(self.escape_default())
-        } else {
-            EscapedChar::Plain(Some(self))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
     use crate::provider::TracerProvider;
-    use telemetry_core::Resource;
+    use telemetry_core::{KeyValue, Resource};
 
     /// A writer tests can read back.
     #[derive(Clone, Default)]
