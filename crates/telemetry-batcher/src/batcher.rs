@@ -1101,7 +1101,9 @@ mod tests {
     fn a_flush_during_an_outage_keeps_the_items_and_says_so()
     -> Result<(), Box<dyn std::error::Error>> {
         let sink = Flaky::new(1, Outcome::Exported);
-        let batcher = patient(4)
+        // Batches of 8 hold all 6 items: no full batch wakes the worker to try (and fail)
+        // before the flush does, which would leave the flush to succeed on its own retry.
+        let batcher = patient(8)
             .max_retry_delay(Duration::from_secs(3600))
             .build(sink.clone())?;
         for i in 0..6 {
@@ -1129,7 +1131,14 @@ mod tests {
         let started = std::time::Instant::now();
         let counts = batcher.shutdown(Duration::from_secs(5))?;
         assert!(started.elapsed() < Duration::from_secs(5));
-        assert_eq!(sink.state().tries, 1, "the rest is dropped without a try");
+        // Ten items are three batches of 4. The worker may already have tried the first when
+        // it filled (then it waits out the backoff); shutdown tries once more and drops the
+        // rest untried, never a try per batch.
+        let tries = sink.state().tries;
+        assert!(
+            (1..=2).contains(&tries),
+            "{tries} tries: the rest is dropped without a try"
+        );
         assert_eq!(
             counts,
             Counts {
