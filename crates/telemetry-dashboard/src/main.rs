@@ -32,18 +32,24 @@ USAGE:
 
 OPTIONS:
     --bind <ADDR>            Address all listeners bind [default: 127.0.0.1]
-                             (any other than loopback requires --token)
+                             (any other than loopback needs a token: see --token)
     --grpc-port <PORT>       OTLP/gRPC port [default: 4317]
     --http-port <PORT>       OTLP/HTTP port [default: 4318]
     --ui-port <PORT>         UI and JSON API port [default: 18888]
     --memory-budget <SIZE>   Memory for stored data, e.g. 256MiB, 1GiB [default: 256MiB]
     --token <TOKEN>          Token the UI and API require: letters, digits, -._~
-                             (or set TELEMETRY_DASHBOARD_TOKEN)
+                             (without one, a non-loopback bind generates one and
+                             prints its login link)
     --otlp-api-key <KEY>     API key OTLP senders must send in the x-otlp-api-key header
     --demo                   Also run a demo workload: three services (an agent that splits
                              tasks recursively, its tools, a knowledge service) sending
                              real OTLP/HTTP traces, metrics and logs to this dashboard
     -h, --help               Print this help
+
+ENVIRONMENT:
+    TELEMETRY_DASHBOARD_TOKEN   The token, instead of --token
+    TELEMETRY_DASHBOARD_UI_DIR  Serve the pages from this folder instead of the binary
+                                (for working on them: an edit shows on reload)
 ";
 
 /// The parsed command line.
@@ -206,6 +212,25 @@ fn main() -> ExitCode {
     let token = args
         .token
         .or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()));
+    // Beyond loopback the pages need a token; rather than refuse, make one and say so loudly.
+    let token = match token {
+        Some(token) => Some(token),
+        None if args.bind.is_some_and(|b| !b.is_loopback()) => match generated_token() {
+            Ok(token) => {
+                let _ = writeln!(
+                    stderr,
+                    "WARNING: binding beyond loopback without --token: generated a token. \
+                     Anyone with the login link below can read everything this dashboard stores."
+                );
+                Some(token)
+            }
+            Err(e) => {
+                let _ = writeln!(stderr, "error: cannot generate a token: {e}; pass --token");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     if let Some(token) = &token {
         builder = builder.token(token.clone());
     }
@@ -266,6 +291,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// 128 bits from the operating system's random source, as 32 hex digits (URL-safe).
+fn generated_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn print_banner(
     running: &RunningDashboard,
     budget: usize,
@@ -282,7 +314,7 @@ fn print_banner(
         budget >> 20
     )?;
     match token {
-        Some(token) => writeln!(out, "  UI:        http://{ui}/?token={token}")?,
+        Some(token) => writeln!(out, "  UI:        http://{ui}/login?t={token}")?,
         None => writeln!(out, "  UI:        http://{ui}/")?,
     }
     writeln!(
@@ -400,6 +432,15 @@ mod tests {
             parse(&["--memory-budget", "lots"]),
             Err(ArgError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn generated_tokens_are_url_safe_and_differ() {
+        let a = generated_token().unwrap();
+        let b = generated_token().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b);
     }
 
     #[test]

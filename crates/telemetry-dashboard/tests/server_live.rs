@@ -1,5 +1,5 @@
 //! The UI/API port end to end: the live stream (Server-Sent Events), the `/api/` passthrough,
-//! the index page and the token check, over real sockets on 127.0.0.1.
+//! the pages, `/api/about`, the login link and the token check, over real sockets on 127.0.0.1.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -384,34 +384,102 @@ fn api_requests_reach_the_backend_with_their_body() {
 }
 
 #[test]
-fn index_page_lists_the_addresses() {
+fn pages_are_the_shell_under_a_strict_policy_and_about_gives_the_addresses() {
     let backend = Arc::new(LiveBackend::default());
     let server = start(&backend);
+    let ui = server.ui_addr();
     runtime().block_on(async {
-        let (status, headers, page) = get_text(format!("http://{}/", server.ui_addr()), &[]).await;
+        for path in [
+            "/",
+            "/traces",
+            "/traces/0af7651916cd43dd8448eb211c80319c?span=00f067aa0ba902b7",
+            "/metrics/cpu",
+            "/logs",
+        ] {
+            let (status, headers, page) = get_text(format!("http://{ui}{path}"), &[]).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert!(
+                headers["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            );
+            assert!(page.contains("/ui/js/app.js"), "{path}: {page}");
+            let policy = headers["content-security-policy"].to_str().unwrap();
+            assert!(policy.contains("script-src 'self'"), "{policy}");
+            assert!(!policy.contains("unsafe-inline"), "{policy}");
+            assert_eq!(headers["x-frame-options"], "DENY");
+        }
+        let (status, headers, module) = get_text(format!("http://{ui}/ui/js/app.js"), &[]).await;
         assert_eq!(status, StatusCode::OK);
         assert!(
             headers["content-type"]
                 .to_str()
                 .unwrap()
-                .starts_with("text/html")
+                .starts_with("text/javascript")
         );
-        for addr in [server.grpc_addr(), server.http_addr(), server.ui_addr()] {
-            assert!(page.contains(&format!("http://{addr}")), "{addr} in {page}");
-        }
-        assert!(page.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"));
-        assert!(page.contains("href=\"/api/health\""));
+        assert!(module.contains("EventSource"));
 
-        let (status, _, _) =
-            get_text(format!("http://{}/nothing-here", server.ui_addr()), &[]).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, headers, about) = get_text(format!("http://{ui}/api/about"), &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["content-type"], "application/json");
+        let about: serde_json::Value = serde_json::from_str(&about).unwrap();
+        assert_eq!(about["ui"], format!("http://{ui}"));
+        assert_eq!(about["otlpHttp"], format!("http://{}", server.http_addr()));
+        assert_eq!(about["otlpGrpc"], format!("http://{}", server.grpc_addr()));
+        assert_eq!(about["apiKeyRequired"], false);
+        assert_eq!(about["tokenRequired"], false);
+
+        for path in ["/nothing-here", "/ui/js/nothing.js", "/tracesx"] {
+            let (status, _, _) = get_text(format!("http://{ui}{path}"), &[]).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
 
         // DNS rebinding: a page on a hostile name that resolves to 127.0.0.1.
-        let url = format!("http://{}/", server.ui_addr());
+        let url = format!("http://{ui}/");
         let (status, _, _) = get_text(url.clone(), &[("host", "evil.example:18888")]).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         let (status, _, _) = get_text(url, &[("host", "localhost:18888")]).await;
         assert_eq!(status, StatusCode::OK);
+    });
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn the_login_link_sets_the_cookie_and_goes_to_the_pages() {
+    let backend = Arc::new(LiveBackend::default());
+    let server = builder(&backend)
+        .token("s3cret")
+        .otlp_api_key("k3y")
+        .build()
+        .start()
+        .unwrap();
+    let ui = server.ui_addr();
+    runtime().block_on(async {
+        let (status, headers, _) = get_text(format!("http://{ui}/login?t=wrong"), &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers.get("set-cookie").is_none());
+        // `t` is the login link's name only; elsewhere the parameter is `token`.
+        let (status, _, _) = get_text(format!("http://{ui}/?t=s3cret"), &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        let (status, headers, _) = get_text(format!("http://{ui}/login?t=s3cret"), &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers["location"], "/");
+        let cookie = headers["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            cookie.starts_with("telemetry_dashboard_token=s3cret;"),
+            "{cookie}"
+        );
+        assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+        let pair = cookie.split(';').next().unwrap().to_owned();
+        let (status, _, about) =
+            get_text(format!("http://{ui}/api/about"), &[("cookie", &pair)]).await;
+        assert_eq!(status, StatusCode::OK);
+        let about: serde_json::Value = serde_json::from_str(&about).unwrap();
+        assert_eq!(about["tokenRequired"], true);
+        assert_eq!(about["apiKeyRequired"], true);
+        assert_eq!(about["apiKeyHeader"], "x-otlp-api-key");
     });
     server.shutdown().unwrap();
 }

@@ -6,17 +6,16 @@
 //! then name a loopback host. With a token, every request must carry it; a `?token=` that
 //! matches sets a cookie, so the page's own requests and its `EventSource` carry it on.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use http::header::{
-    ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, HOST, HeaderValue, SET_COOKIE,
-    WWW_AUTHENTICATE,
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, HOST, HeaderValue,
+    LOCATION, SET_COOKIE, WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::assets::{ADDRESSES_MARKER, static_asset};
+use super::assets::static_asset;
 use super::body::{BodyError, ResponseBody, read_limited};
 use super::otlp_http::gunzip_off_thread;
 use super::{Shared, TOKEN_COOKIE, live, offload, secret_matches};
@@ -76,6 +75,16 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Respons
             .unwrap_or(0);
         return live::open(shared, since);
     }
+    if path == "/api/about" {
+        if req.method() != Method::GET {
+            return not_allowed("GET");
+        }
+        return json(about(shared));
+    }
+    if path == "/login" {
+        // `handle` already checked the token (in `t`) and set the cookie: go to the pages.
+        return see_other("/");
+    }
     if path == "/api" || path.starts_with("/api/") {
         return api(shared, req).await;
     }
@@ -85,15 +94,13 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Respons
     let Some((content_type, bytes)) = static_asset(&path) else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };
-    let body = if content_type.starts_with("text/html") {
-        render(shared, bytes)
-    } else {
-        bytes.to_vec()
-    };
     let mut response = Response::new(if req.method() == Method::HEAD {
         ResponseBody::empty()
     } else {
-        ResponseBody::full(body)
+        match bytes {
+            std::borrow::Cow::Borrowed(b) => ResponseBody::full(bytes::Bytes::from_static(b)),
+            std::borrow::Cow::Owned(b) => ResponseBody::full(b),
+        }
     });
     let h = response.headers_mut();
     h.insert(CONTENT_TYPE, content_type_header(content_type));
@@ -101,8 +108,24 @@ async fn route(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Respons
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    // The pages load only their own modules and talk only to this port; data drawn from
+    // spans and logs is inserted as text, and this policy is the second line should a page
+    // ever slip: no inline script, no script from elsewhere.
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // The files change only with the binary; revalidating each load keeps an upgraded
+    // dashboard from running old modules against a new API.
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     frame-ancestors 'none'; form-action 'self'";
 
 /// Passes an `/api/` request to the backend, its body read within the API limit.
 async fn api(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<ResponseBody> {
@@ -168,29 +191,37 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<ResponseB
     response
 }
 
-/// The index page with the bound addresses and the variables a program needs.
-fn render(shared: &Shared, template: &[u8]) -> Vec<u8> {
-    let template = String::from_utf8_lossy(template);
+/// `/api/about`: where this dashboard listens and what a sender needs, for the overview's
+/// "send data here" panel (only the server knows its bound addresses).
+fn about(shared: &Shared) -> Vec<u8> {
     let a = shared.addrs;
-    let mut list = String::new();
-    let _ = write!(
-        list,
-        "<h2>Receivers</h2>\n<ul>\n\
-         <li>OTLP/HTTP: <code>http://{http}</code> (<code>/v1/traces</code>, <code>/v1/metrics</code>, <code>/v1/logs</code>; protobuf or JSON, gzip)</li>\n\
-         <li>OTLP/gRPC: <code>http://{grpc}</code></li>\n\
-         <li>This page and the API: <code>http://{ui}</code></li>\n</ul>\n\
-         <h2>Sending data</h2>\n<pre>OTEL_EXPORTER_OTLP_ENDPOINT=http://{http}\nOTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf</pre>\n\
-         <p>or, over gRPC:</p>\n<pre>OTEL_EXPORTER_OTLP_ENDPOINT=http://{grpc}\nOTEL_EXPORTER_OTLP_PROTOCOL=grpc</pre>\n",
-        http = a.http,
-        grpc = a.grpc,
-        ui = a.ui,
-    );
-    if shared.config.otlp_api_key.is_some() {
-        list.push_str(
-            "<p>OTLP requests must carry the API key: <code>OTEL_EXPORTER_OTLP_HEADERS=x-otlp-api-key=&lt;key&gt;</code></p>\n",
-        );
-    }
-    template.replacen(ADDRESSES_MARKER, &list, 1).into_bytes()
+    let value = serde_json::json!({
+        "ui": format!("http://{}", a.ui),
+        "otlpHttp": format!("http://{}", a.http),
+        "otlpGrpc": format!("http://{}", a.grpc),
+        "apiKeyRequired": shared.config.otlp_api_key.is_some(),
+        "apiKeyHeader": super::OTLP_API_KEY_HEADER,
+        "tokenRequired": shared.config.token.is_some(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+fn json(body: Vec<u8>) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn see_other(location: &'static str) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+        .headers_mut()
+        .insert(LOCATION, HeaderValue::from_static(location));
+    response
 }
 
 enum TokenCheck {
@@ -212,7 +243,13 @@ fn check_token(token: &str, req: &Request<Incoming>) -> TokenCheck {
     if bearer || cookie_matches(token, headers) {
         return TokenCheck::Header;
     }
-    if query_param(req.uri().query(), "token")
+    // `/login?t=<token>` is the link the binary prints; `?token=` works on any page.
+    let name = if req.uri().path() == "/login" {
+        "t"
+    } else {
+        "token"
+    };
+    if query_param(req.uri().query(), name)
         .is_some_and(|given| secret_matches(token, given.as_bytes()))
     {
         return TokenCheck::Query;

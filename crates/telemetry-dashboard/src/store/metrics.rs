@@ -190,6 +190,47 @@ impl Point {
         }
     }
 
+    /// The point's non-empty buckets as (lower, upper, count) with their own bounds (`None`
+    /// for the open ends of an explicit histogram), for heatmaps: unlike [`Self::ranges`],
+    /// not narrowed by min and max, so the same bucket of two points has the same bounds.
+    fn buckets(&self) -> Vec<(Option<f64>, Option<f64>, u64)> {
+        match self {
+            Point::Number(_) => Vec::new(),
+            Point::Histogram(p) => p
+                .bucket_counts
+                .iter()
+                .enumerate()
+                .filter(|&(_, &count)| count > 0)
+                .map(|(i, &count)| {
+                    let lower = i.checked_sub(1).and_then(|i| p.bounds.get(i).copied());
+                    (lower, p.bounds.get(i).copied(), count)
+                })
+                .collect(),
+            Point::Exponential(p) => {
+                let base = 2f64.powf(2f64.powi(-p.scale.clamp(-10, 20)));
+                let mut out = Vec::new();
+                if p.zero_count > 0 {
+                    out.push((
+                        Some(-p.zero_threshold),
+                        Some(p.zero_threshold),
+                        p.zero_count,
+                    ));
+                }
+                let sides = [(&p.positive, 1.0), (&p.negative, -1.0)];
+                for (side, sign) in sides {
+                    for (i, &count) in side.counts.iter().enumerate() {
+                        let index = f64::from(side.offset) + i as f64;
+                        if count > 0 {
+                            let (a, b) = (sign * base.powf(index), sign * base.powf(index + 1.0));
+                            out.push((Some(a.min(b)), Some(a.max(b)), count));
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+
     fn count_sum(&self) -> (u64, Option<f64>, Option<f64>, Option<f64>) {
         match self {
             Point::Number(p) => (1, Some(p.value.as_f64()), None, None),
@@ -892,6 +933,7 @@ fn aggregate(kind: Kind, time: u64, points: &[&Point]) -> Json {
     let mut min = None::<f64>;
     let mut max = None::<f64>;
     let mut ranges = Vec::new();
+    let mut buckets = Vec::new();
     for point in chosen {
         let (c, s, lo, hi) = point.count_sum();
         count += c;
@@ -905,6 +947,7 @@ fn aggregate(kind: Kind, time: u64, points: &[&Point]) -> Json {
             max = Some(max.map_or(hi, |m| m.max(hi)));
         }
         ranges.extend(point.ranges());
+        buckets.extend(point.buckets());
     }
     ranges.sort_by(|a, b| a.0.total_cmp(&b.0));
     out["count"] = json!(count);
@@ -912,9 +955,54 @@ fn aggregate(kind: Kind, time: u64, points: &[&Point]) -> Json {
     out["min"] = json!(min);
     out["max"] = json!(max);
     out["p50"] = json!(percentile(&ranges, 0.50));
+    out["p90"] = json!(percentile(&ranges, 0.90));
     out["p95"] = json!(percentile(&ranges, 0.95));
     out["p99"] = json!(percentile(&ranges, 0.99));
+    out["buckets"] = merge_buckets(buckets)
+        .into_iter()
+        .map(|(lo, hi, count)| json!({"lo": lo, "hi": hi, "count": count}))
+        .collect();
     out
+}
+
+/// At most this many buckets per answer point: merged delta points of differing exponential
+/// scales could otherwise give thousands.
+const MAX_ANSWER_BUCKETS: usize = 320;
+
+/// Sums buckets with the same bounds, sorted by lower bound (open lower end first), then
+/// halves the list by joining neighbours until it fits [`MAX_ANSWER_BUCKETS`].
+fn merge_buckets(
+    mut buckets: Vec<(Option<f64>, Option<f64>, u64)>,
+) -> Vec<(Option<f64>, Option<f64>, u64)> {
+    let key = |b: &(Option<f64>, Option<f64>, u64)| {
+        (
+            b.0.unwrap_or(f64::NEG_INFINITY),
+            b.1.unwrap_or(f64::INFINITY),
+        )
+    };
+    buckets.sort_by(|a, b| {
+        let (a, b) = (key(a), key(b));
+        a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1))
+    });
+    let mut merged: Vec<(Option<f64>, Option<f64>, u64)> = Vec::with_capacity(buckets.len());
+    for bucket in buckets {
+        match merged.last_mut() {
+            Some(last) if key(last) == key(&bucket) => {
+                last.2 = last.2.saturating_add(bucket.2);
+            }
+            _ => merged.push(bucket),
+        }
+    }
+    while merged.len() > MAX_ANSWER_BUCKETS {
+        merged = merged
+            .chunks(2)
+            .map(|pair| {
+                let count = pair.iter().fold(0u64, |n, b| n.saturating_add(b.2));
+                (pair[0].0, pair[pair.len() - 1].1, count)
+            })
+            .collect();
+    }
+    merged
 }
 
 /// The `q` quantile of a distribution given as sorted ranges, interpolating linearly inside
@@ -940,6 +1028,32 @@ pub(crate) fn percentile(ranges: &[(f64, f64, u64)], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_merge_by_bounds_and_stay_bounded() {
+        let merged = merge_buckets(vec![
+            (Some(5.0), Some(10.0), 2),
+            (None, Some(5.0), 1),
+            (Some(5.0), Some(10.0), 3),
+            (Some(10.0), None, 4),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                (None, Some(5.0), 1),
+                (Some(5.0), Some(10.0), 5),
+                (Some(10.0), None, 4)
+            ]
+        );
+        let many: Vec<_> = (0..1000)
+            .map(|i| (Some(f64::from(i)), Some(f64::from(i + 1)), 1))
+            .collect();
+        let merged = merge_buckets(many);
+        assert!(merged.len() <= MAX_ANSWER_BUCKETS);
+        assert_eq!(merged.iter().map(|b| b.2).sum::<u64>(), 1000);
+        assert_eq!(merged.first().unwrap().0, Some(0.0));
+        assert_eq!(merged.last().unwrap().1, Some(1000.0));
+    }
 
     #[test]
     fn percentile_interpolates_within_the_bucket() {
