@@ -78,6 +78,7 @@ fn out_of_order_spans_across_batches_form_one_trace() {
     assert_eq!(trace["spanCount"], 3);
     assert_eq!(trace["errorCount"], 1);
     assert_eq!(trace["services"], json!(["api", "db"]));
+    assert_eq!(trace["spansByService"], json!({"api": 2, "db": 1}));
     assert_eq!(trace["startTimeUnixNano"], (BASE + 5 * MS).to_string());
     assert_eq!(trace["durationNanos"], (90 * MS).to_string());
     let spans = trace["spans"].as_array().unwrap();
@@ -353,6 +354,11 @@ fn metric_series_aggregate_by_step_per_attribute_set() {
     assert_eq!(list[0]["type"], "gauge");
     assert_eq!(list[0]["seriesCount"], 2);
     assert_eq!(list[0]["pointCount"], 40);
+    assert_eq!(list[0]["scopes"], json!(["store-tests"]));
+    assert_eq!(
+        list[0]["groups"],
+        json!([{"service": list[0]["services"][0], "scope": "store-tests"}])
+    );
     let answer = get_ok(
         &store,
         "/api/metrics/cpu/series",

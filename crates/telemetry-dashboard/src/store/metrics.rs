@@ -638,6 +638,17 @@ impl MetricStore {
                     .collect();
                 services.sort_unstable();
                 services.dedup();
+                // (service, scope) pairs, so a list can group instruments as they were made.
+                let mut groups: Vec<(&str, &str)> = ids
+                    .iter()
+                    .filter_map(|id| self.series.get(id))
+                    .map(|s| (s.service.as_str(), s.scope.name()))
+                    .collect();
+                groups.sort_unstable();
+                groups.dedup();
+                let mut scopes: Vec<&str> = groups.iter().map(|g| g.1).collect();
+                scopes.sort_unstable();
+                scopes.dedup();
                 let points: usize = ids
                     .iter()
                     .filter_map(|id| self.series.get(id))
@@ -653,6 +664,11 @@ impl MetricStore {
                     "seriesCount": ids.len(),
                     "pointCount": points,
                     "services": services,
+                    "scopes": scopes,
+                    "groups": groups
+                        .iter()
+                        .map(|(service, scope)| json!({"service": service, "scope": scope}))
+                        .collect::<Vec<_>>(),
                 }))
             })
             .collect();

@@ -110,6 +110,8 @@ pub(crate) struct Trace {
     /// Index of the root span (no parent) in `spans`, once it has arrived.
     pub(crate) root: Option<usize>,
     pub(crate) services: Vec<StringValue>,
+    /// Spans per service, in the order of `services`.
+    service_spans: Vec<u32>,
     pub(crate) errors: u32,
     pub(crate) bytes: usize,
 }
@@ -141,6 +143,12 @@ impl Trace {
             "spanCount": self.spans.len(),
             "errorCount": self.errors,
             "services": self.services.iter().map(StringValue::as_str).collect::<Vec<_>>(),
+            "spansByService": self
+                .services
+                .iter()
+                .zip(&self.service_spans)
+                .map(|(service, &spans)| (service.as_str().to_owned(), json!(spans)))
+                .collect::<serde_json::Map<String, Json>>(),
         })
     }
 
@@ -163,8 +171,16 @@ impl Trace {
             self.start = self.start.min(span.start());
             self.end = self.end.max(span.end());
         }
-        if !self.services.contains(&span.service) {
-            self.services.push(span.service.clone());
+        match self.services.iter().position(|s| *s == span.service) {
+            Some(i) => {
+                if let Some(spans) = self.service_spans.get_mut(i) {
+                    *spans = spans.saturating_add(1);
+                }
+            }
+            None => {
+                self.services.push(span.service.clone());
+                self.service_spans.push(1);
+            }
         }
         self.errors += u32::from(span.is_error());
         if span.is_root() {
@@ -372,6 +388,7 @@ impl TraceStore {
                         end: 0,
                         root: None,
                         services: Vec::new(),
+                        service_spans: Vec::new(),
                         errors: 0,
                         bytes: TRACE_OVERHEAD,
                     };

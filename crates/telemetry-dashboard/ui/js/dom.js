@@ -55,17 +55,28 @@ export function replace(el, ...children) {
   return el;
 }
 
-/** Milliseconds as a short duration: `850 µs`, `12.3 ms`, `1.25 s`, `3 m 05 s`. */
+/** Milliseconds as a short duration, 3 significant digits: `850 µs`, `12.3 ms`, `100 ms`,
+ *  `1.25 s`, `3 m 05 s`, `2.5 h`. */
 export function fmtDuration(ms) {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
   if (ms < 0) return '-' + fmtDuration(-ms);
-  if (ms < 0.001) return `${Math.round(ms * 1e6)} ns`;
-  if (ms < 1) return `${(ms * 1000).toPrecision(3).replace(/\.?0+$/, '')} µs`;
-  if (ms < 1000) return `${ms.toPrecision(3).replace(/\.?0+$/, '')} ms`;
-  if (ms < 60000) return `${(ms / 1000).toPrecision(3).replace(/\.?0+$/, '')} s`;
-  const m = Math.floor(ms / 60000);
-  const sec = Math.round((ms % 60000) / 1000);
-  return `${m} m ${String(sec).padStart(2, '0')} s`;
+  if (ms === 0) return '0 ms';
+  // Each unit up to (excluding) the next one's start; a value that rounds up to the next
+  // unit's start (999.9 ms) moves on to it, so no "1000 ms".
+  const units = [[1e-6, 'ns', 1e-3], [1e-3, 'µs', 1], [1, 'ms', 1000], [1000, 's', 60000]];
+  for (const [scale, unit, limit] of units) {
+    if (ms >= limit) continue;
+    // Number(...) drops the trailing zeros of toPrecision, and only those: 100 stays 100.
+    const value = Number((ms / scale).toPrecision(3));
+    if (value * scale < limit) return `${value} ${unit}`;
+  }
+  const totalSeconds = Math.round(ms / 1000);
+  if (totalSeconds < 3600) {
+    const m = Math.floor(totalSeconds / 60);
+    const sec = totalSeconds % 60;
+    return sec === 0 ? `${m} m` : `${m} m ${String(sec).padStart(2, '0')} s`;
+  }
+  return `${Number((ms / 3600000).toPrecision(3))} h`;
 }
 
 /** A unix time in milliseconds as local `HH:MM:SS.mmm`, with the date when not today. */
@@ -116,8 +127,12 @@ export function serviceColor(name) {
     hash ^= name.charCodeAt(i);
     hash = Math.imul(hash, 16777619);
   }
-  const hue = (hash >>> 0) % 360;
-  return `hsl(${hue} 62% 52%)`;
+  // 15 hues 24 degrees apart, two lightnesses: names either share a color or are clearly
+  // apart, never a near miss that looks the same.
+  hash >>>= 0;
+  const hue = (hash % 15) * 24;
+  const light = (hash >>> 8) % 2 === 0 ? 52 : 40;
+  return `hsl(${hue} 62% ${light}%)`;
 }
 
 /** A color per series index, for charts with several series. */
