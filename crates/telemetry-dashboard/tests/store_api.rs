@@ -434,6 +434,76 @@ fn histogram_series_give_count_sum_and_percentiles() {
 }
 
 #[test]
+fn cumulative_histogram_steps_show_what_was_recorded_during_them() {
+    let store = Store::default();
+    let start = Timestamp::from_unix_nanos(BASE - SEC);
+    let point = |time: u64, counts: Vec<u64>, sum: f64| HistogramDataPoint {
+        attributes: Vec::new(),
+        start_time: start,
+        time: Timestamp::from_unix_nanos(time),
+        count: counts.iter().sum(),
+        sum: Some(sum),
+        min: Some(1.0),
+        max: Some(90.0),
+        bounds: vec![10.0, 50.0, 100.0],
+        bucket_counts: counts,
+        exemplars: Vec::new(),
+    };
+    let mut restarted = point(BASE + 30 * SEC, vec![0, 0, 4, 0], 300.0);
+    restarted.start_time = Timestamp::from_unix_nanos(BASE + 25 * SEC);
+    store.ingest_metrics(
+        metrics_data(vec![Metric {
+            name: "latency".into(),
+            description: String::new(),
+            unit: "ms".into(),
+            data: MetricData::Histogram(Histogram {
+                points: vec![
+                    point(BASE, vec![10, 0, 0, 0], 50.0),
+                    point(BASE + 10 * SEC, vec![10, 5, 0, 0], 200.0),
+                    point(BASE + 20 * SEC, vec![10, 5, 2, 0], 340.0),
+                    // The process restarted: a new start time, counts from zero.
+                    restarted,
+                ],
+                temporality: Temporality::Cumulative,
+            }),
+        }]),
+        &source(),
+    );
+    // The range starts after the first point, which still anchors the first step.
+    let answer = get_ok(
+        &store,
+        "/api/metrics/latency/series",
+        &format!("start={}&end={}&step=10s", BASE + 10 * SEC, BASE + 30 * SEC),
+    );
+    let points = answer["series"][0]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 3);
+    assert_eq!(points[0]["count"], 5);
+    assert_eq!(points[0]["sum"], 150.0);
+    assert_eq!(
+        points[0]["buckets"],
+        json!([{"lo": 10.0, "hi": 50.0, "count": 5}])
+    );
+    assert_eq!(
+        points[0]["min"],
+        Json::Null,
+        "the step's own min is unknown"
+    );
+    assert_eq!(points[1]["count"], 2);
+    assert_eq!(
+        points[1]["buckets"],
+        json!([{"lo": 50.0, "hi": 100.0, "count": 2}])
+    );
+    assert_eq!(
+        points[2]["count"], 4,
+        "after a reset the point counts whole"
+    );
+    assert_eq!(
+        points[2]["buckets"],
+        json!([{"lo": 50.0, "hi": 100.0, "count": 4}])
+    );
+}
+
+#[test]
 fn red_figures_follow_known_latencies() {
     let store = Store::default();
     let end = now() - SEC;

@@ -723,6 +723,9 @@ impl MetricStore {
             .map(|s| {
                 // Sparse: only buckets with points cost memory.
                 let mut groups: BTreeMap<u64, Vec<&Point>> = BTreeMap::new();
+                // A cumulative histogram's step shows what was recorded during it: its last
+                // point minus the last point before it, which may lie before `start`.
+                let mut before: Option<&Point> = None;
                 for stored in &s.points {
                     let t = stored.point.time();
                     if (start..=end).contains(&t) {
@@ -730,11 +733,38 @@ impl MetricStore {
                             .entry((t - start) / step)
                             .or_default()
                             .push(&stored.point);
+                    } else if t < start && before.is_none_or(|b| b.time() <= t) {
+                        before = Some(&stored.point);
                     }
                 }
+                let windowed = matches!(
+                    s.meta.kind,
+                    Kind::Histogram {
+                        temporality: Temporality::Cumulative
+                    } | Kind::Exponential {
+                        temporality: Temporality::Cumulative
+                    }
+                );
+                let mut previous = before;
                 let points: Vec<Json> = groups
                     .iter()
-                    .map(|(i, group)| aggregate(s.meta.kind, start + i * step, group))
+                    .map(|(i, group)| {
+                        let time = start + i * step;
+                        let last = group.iter().copied().max_by_key(|p| p.time());
+                        match (windowed, last) {
+                            (true, Some(last)) => {
+                                let step_point = previous
+                                    .and_then(|prev| cumulative_difference(last, prev, group));
+                                previous = Some(last);
+                                match step_point {
+                                    Some(point) => aggregate(s.meta.kind, time, &[&point]),
+                                    // The first point, or after a reset: all of it is new.
+                                    None => aggregate(s.meta.kind, time, &[last]),
+                                }
+                            }
+                            _ => aggregate(s.meta.kind, time, group),
+                        }
+                    })
                     .collect();
                 let mut out = s.header();
                 out["points"] = Json::Array(points);
@@ -900,9 +930,109 @@ fn empty_data(kind: Kind) -> MetricData {
     }
 }
 
+/// What a cumulative histogram recorded between `previous` and `current` (two points of one
+/// series), carrying the exemplars of `group`: counts and sum subtracted bucket by bucket. `None`
+/// when the two do not line up: a reset (new start time, a count that went down) or
+/// different bounds or scale, in which case the caller takes `current` whole.
+fn cumulative_difference(current: &Point, previous: &Point, group: &[&Point]) -> Option<Point> {
+    let exemplars = || {
+        group
+            .iter()
+            .flat_map(|p| p.exemplars().iter().cloned())
+            .take(MAX_BUCKET_EXEMPLARS)
+            .collect()
+    };
+    let counts = |now: &[u64], then: &[u64]| -> Option<Vec<u64>> {
+        (now.len() == then.len())
+            .then(|| {
+                now.iter()
+                    .zip(then)
+                    .map(|(a, b)| a.checked_sub(*b))
+                    .collect()
+            })
+            .flatten()
+    };
+    let sum = |now: Option<f64>, then: Option<f64>| match (now, then) {
+        (Some(a), Some(b)) => Some(a - b),
+        _ => None,
+    };
+    match (current, previous) {
+        (Point::Histogram(now), Point::Histogram(then)) => {
+            if now.start_time != then.start_time
+                || now.count < then.count
+                || now.bounds != then.bounds
+            {
+                return None;
+            }
+            let bucket_counts = counts(&now.bucket_counts, &then.bucket_counts)?;
+            Some(Point::Histogram(Box::new(HistogramDataPoint {
+                attributes: Vec::new(),
+                start_time: then.time,
+                time: now.time,
+                count: now.count - then.count,
+                sum: sum(now.sum, then.sum),
+                // Min and max are over all time; the step's own are unknown.
+                min: None,
+                max: None,
+                bounds: now.bounds.clone(),
+                bucket_counts,
+                exemplars: exemplars(),
+            })))
+        }
+        (Point::Exponential(now), Point::Exponential(then)) => {
+            let aligned =
+                |a: &telemetry_metrics::data::ExponentialBuckets,
+                 b: &telemetry_metrics::data::ExponentialBuckets| {
+                    // Counts of `b` moved to `a`'s offset; `b` must lie within `a`.
+                    let shift = usize::try_from(b.offset.checked_sub(a.offset)?).ok()?;
+                    if shift + b.counts.len() > a.counts.len() {
+                        return None;
+                    }
+                    let mut then = vec![0; a.counts.len()];
+                    then[shift..shift + b.counts.len()].copy_from_slice(&b.counts);
+                    counts(&a.counts, &then)
+                };
+            if now.start_time != then.start_time
+                || now.count < then.count
+                || now.scale != then.scale
+                || now.zero_count < then.zero_count
+            {
+                return None;
+            }
+            let positive = aligned(&now.positive, &then.positive)?;
+            let negative = aligned(&now.negative, &then.negative)?;
+            Some(Point::Exponential(Box::new(
+                ExponentialHistogramDataPoint {
+                    attributes: Vec::new(),
+                    start_time: then.time,
+                    time: now.time,
+                    count: now.count - then.count,
+                    sum: sum(now.sum, then.sum),
+                    min: None,
+                    max: None,
+                    scale: now.scale,
+                    zero_count: now.zero_count - then.zero_count,
+                    zero_threshold: now.zero_threshold,
+                    positive: telemetry_metrics::data::ExponentialBuckets {
+                        offset: now.positive.offset,
+                        counts: positive,
+                    },
+                    negative: telemetry_metrics::data::ExponentialBuckets {
+                        offset: now.negative.offset,
+                        counts: negative,
+                    },
+                    exemplars: exemplars(),
+                },
+            )))
+        }
+        _ => None,
+    }
+}
+
 /// One bucket of a series answer. Numbers give count, min, max, avg, sum and last; histograms
-/// give count, sum, min, max and p50/p95/p99 of the bucket's distribution: merged over the
-/// bucket's points for delta temporality, the bucket's last point for cumulative.
+/// give count, sum, min, max, p50/p90/p95/p99 and the buckets of the distribution recorded
+/// during the step: merged over the bucket's points for delta temporality; for cumulative,
+/// the caller passes the difference from the previous step (see `cumulative_difference`).
 fn aggregate(kind: Kind, time: u64, points: &[&Point]) -> Json {
     let mut out = json!({"timeUnixNano": j::nanos(time), "timeMs": j::millis(time)});
     let exemplars: Vec<Json> = points
@@ -1069,6 +1199,40 @@ mod tests {
         assert_eq!(merged.iter().map(|b| b.2).sum::<u64>(), 1000);
         assert_eq!(merged.first().unwrap().0, Some(0.0));
         assert_eq!(merged.last().unwrap().1, Some(1000.0));
+    }
+
+    #[test]
+    fn exponential_differences_align_offsets_and_refuse_what_does_not_line_up() {
+        use telemetry_metrics::data::ExponentialBuckets;
+        let point = |time: u64, scale: i32, offset: i32, counts: Vec<u64>| {
+            Point::Exponential(Box::new(ExponentialHistogramDataPoint {
+                attributes: Vec::new(),
+                start_time: telemetry_core::Timestamp::UNIX_EPOCH,
+                time: telemetry_core::Timestamp::from_unix_nanos(time),
+                count: counts.iter().sum(),
+                sum: Some(1.0),
+                min: None,
+                max: None,
+                scale,
+                zero_count: 0,
+                zero_threshold: 0.0,
+                positive: ExponentialBuckets { offset, counts },
+                negative: ExponentialBuckets::default(),
+                exemplars: Vec::new(),
+            }))
+        };
+        // The later point's buckets grew downwards by one index.
+        let then = point(1, 3, 5, vec![2, 1]);
+        let now = point(2, 3, 4, vec![1, 3, 1]);
+        let Some(Point::Exponential(step)) = cumulative_difference(&now, &then, &[]) else {
+            panic!("aligned points subtract");
+        };
+        assert_eq!(step.positive.offset, 4);
+        assert_eq!(step.positive.counts, vec![1, 1, 0]);
+        assert_eq!(step.count, 2);
+        // A rescale or fewer counts than before cannot be subtracted.
+        assert!(cumulative_difference(&point(2, 2, 2, vec![9]), &then, &[]).is_none());
+        assert!(cumulative_difference(&point(2, 3, 5, vec![1, 1]), &then, &[]).is_none());
     }
 
     #[test]
