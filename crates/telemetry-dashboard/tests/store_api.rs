@@ -687,6 +687,17 @@ fn live_deltas_carry_what_changed_and_are_bounded() {
     assert_eq!(delta["logs"][0]["body"], "hello");
     assert_eq!(delta["truncated"], false);
     assert!(delta["red"]["services"].is_array());
+    let health = get_ok(&store, "/api/health", "");
+    assert_eq!(delta["ingest"]["traces"]["items"], 1);
+    // Rates move with the clock; the counts are the same figures as the health answer's.
+    for signal in ["traces", "logs"] {
+        assert_eq!(
+            delta["ingest"][signal]["items"],
+            health["ingest"][signal]["items"]
+        );
+    }
+    assert_eq!(delta["sources"][0]["items"], health["sources"][0]["items"]);
+    assert!(delta["sources"].is_array());
     assert!(delta["store"]["traces"]["spans"].is_number());
     assert!(store.live_delta(position).is_none(), "nothing new");
     // Only what came after the reader's position, capped and flagged.

@@ -462,6 +462,15 @@ impl Store {
     /// The health figures as JSON: ingest, RED, usage, evictions and refusals.
     pub(crate) fn health_json(&self) -> Json {
         let now = now_nanos();
+        let mut out = self.ingest_json(now);
+        out["timeUnixNano"] = json::nanos(now);
+        out["red"] = self.red.lock().to_json(now);
+        out["store"] = self.usage_json();
+        out
+    }
+
+    /// `ingest`, `sources`, `refusals` and `invalid` of `/api/health` (also in live deltas).
+    fn ingest_json(&self, now: u64) -> Json {
         let (sources, refusals, invalid, per_signal) = {
             let stats = self.stats.lock();
             let mut per_signal: HashMap<&'static str, (u64, u64, f64)> = HashMap::new();
@@ -504,13 +513,10 @@ impl Store {
             })
             .collect();
         json!({
-            "timeUnixNano": json::nanos(now),
             "ingest": ingest,
             "sources": sources,
             "refusals": refusals,
             "invalid": invalid,
-            "red": self.red.lock().to_json(now),
-            "store": self.usage_json(),
         })
     }
 
@@ -716,18 +722,17 @@ impl Backend for Store {
         let (logs, logs_cut) = self.logs.lock().added_since(since, upto, cap);
         let (metrics, metrics_cut) = self.metrics.lock().changed_since(since, upto, cap);
         let now = now_nanos();
-        let delta = json!({
-            "from": since.to_string(),
-            "position": upto.to_string(),
-            "timeUnixNano": json::nanos(now),
-            "traces": traces,
-            "logs": logs,
-            "metrics": metrics,
-            "red": self.red.lock().to_json(now),
-            "store": self.usage_json(),
-            "views": self.views_json(),
-            "truncated": traces_cut || logs_cut || metrics_cut,
-        });
+        let mut delta = self.ingest_json(now);
+        delta["from"] = json!(since.to_string());
+        delta["position"] = json!(upto.to_string());
+        delta["timeUnixNano"] = json::nanos(now);
+        delta["traces"] = Json::Array(traces);
+        delta["logs"] = Json::Array(logs);
+        delta["metrics"] = Json::Array(metrics);
+        delta["red"] = self.red.lock().to_json(now);
+        delta["store"] = self.usage_json();
+        delta["views"] = self.views_json();
+        delta["truncated"] = json!(traces_cut || logs_cut || metrics_cut);
         Some((upto, serde_json::to_vec(&delta).unwrap_or_default()))
     }
 }
