@@ -707,7 +707,18 @@ fn live_deltas_carry_what_changed_and_are_bounded() {
     store.ingest_traces(traces("api", spans), &source());
     let (_, body) = store.live_delta(position).unwrap();
     let delta: Json = serde_json::from_slice(&body).unwrap();
-    assert_eq!(delta["traces"].as_array().unwrap().len(), 3);
+    // Ten changed traces do not fit three: the list is left out, the page must query.
+    assert_eq!(delta["traces"], json!([]));
     assert_eq!(delta["logs"], json!([]));
     assert_eq!(delta["truncated"], true);
+    // Three do fit.
+    let position = store.live_position();
+    let spans = (30..33)
+        .map(|t| span(t, 1, 0, "c", BASE, BASE + MS))
+        .collect();
+    store.ingest_traces(traces("api", spans), &source());
+    let (_, body) = store.live_delta(position).unwrap();
+    let delta: Json = serde_json::from_slice(&body).unwrap();
+    assert_eq!(delta["traces"].as_array().unwrap().len(), 3);
+    assert_eq!(delta["truncated"], false);
 }

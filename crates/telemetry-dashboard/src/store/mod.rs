@@ -726,9 +726,12 @@ impl Backend for Store {
         delta["from"] = json!(since.to_string());
         delta["position"] = json!(upto.to_string());
         delta["timeUnixNano"] = json::nanos(now);
-        delta["traces"] = Json::Array(traces);
-        delta["logs"] = Json::Array(logs);
-        delta["metrics"] = Json::Array(metrics);
+        // A list cut short is left out: the page must query anyway, and at high ingest rates
+        // every event would otherwise carry a full list nobody reads (~90 KB at 50k spans/s).
+        let list = |items: Vec<Json>, cut: bool| Json::Array(if cut { Vec::new() } else { items });
+        delta["traces"] = list(traces, traces_cut);
+        delta["logs"] = list(logs, logs_cut);
+        delta["metrics"] = list(metrics, metrics_cut);
         delta["red"] = self.red.lock().to_json(now);
         delta["store"] = self.usage_json();
         delta["views"] = self.views_json();

@@ -22,7 +22,11 @@ export function query(params) {
 
 async function answer(response) {
   const type = response.headers.get('content-type') || '';
-  const body = type.includes('json') ? await response.json().catch(() => null) : await response.text();
+  // A body that is not JSON after all reads as null; an abort while reading it must stay an
+  // AbortError, or callers would take the null for an answer.
+  const body = type.includes('json')
+    ? await response.json().catch((e) => { if (e.name === 'AbortError') throw e; return null; })
+    : await response.text();
   if (!response.ok) {
     const message = body && typeof body === 'object' && body.error ? body.error : `${response.status} ${response.statusText}`;
     throw new ApiError(response.status, message);

@@ -45,7 +45,7 @@ export function logRow(record, onService) {
   const sevClass = severityClass(record.severityNumber);
   return h('div', { class: 'log-row', role: 'row', 'data-sev': sevClass.slice(4), 'data-testid': 'log-row', 'data-log-id': record.id, 'aria-expanded': 'false' },
     h('div', { class: 'log-time mono', role: 'cell', title: record.timeUnixNano }, rowTime(record.timeMs)),
-    h('div', { class: 'log-sev', role: 'cell' }, h('span', { class: ['sev-badge', sevClass], title: `severity ${record.severityNumber}` }, severityLabel(record))),
+    h('div', { class: 'log-sev', role: 'cell' }, h('span', { class: ['sev-badge', sevClass], title: `${severityLabel(record)} (severity number ${record.severityNumber})` }, severityLabel(record))),
     h('div', { class: 'log-service', role: 'cell' }, record.service
       ? h('button', { type: 'button', class: 'link-button', title: `Only logs of ${record.service}`, onclick: (e) => { e.stopPropagation(); onService(record.service); } },
         h('span', { class: 'svc-dot', style: { background: serviceColor(record.service) } }), h('span', { class: 'svc-text' }, record.service))
@@ -66,13 +66,15 @@ export function logDetail(record) {
   const body = typeof record.body === 'string' ? record.body : JSON.stringify(record.body, null, 2);
   const scope = record.scope || {};
   const resource = record.resource || {};
-  return h('div', { class: 'log-detail', 'data-testid': 'log-detail', 'data-log-id': record.id },
-    h('div', { class: 'log-detail-inner' },
+  // A row of the list's table for assistive technology too, one cell across all columns.
+  return h('div', { class: 'log-detail', role: 'row', 'data-testid': 'log-detail', 'data-log-id': record.id },
+    h('div', { class: 'log-detail-inner', role: 'cell', 'aria-colspan': '5' },
       h('pre', { class: 'log-full-body', 'data-testid': 'log-body' }, body ?? ''),
       h('div', { class: 'log-detail-grid' },
         section('Record', h('table', { class: 'kv' }, h('tbody', null,
           h('tr', null, h('th', null, 'time'), h('td', null, `${fmtTime(record.timeMs)} (${record.timeUnixNano})`)),
-          record.observedTimeUnixNano ? h('tr', null, h('th', null, 'observed'), h('td', null, record.observedTimeUnixNano)) : null,
+          // OTLP leaves observed time 0 when the source did not set it.
+          record.observedTimeUnixNano && record.observedTimeUnixNano !== '0' ? h('tr', null, h('th', null, 'observed'), h('td', null, record.observedTimeUnixNano)) : null,
           h('tr', null, h('th', null, 'severity'), h('td', null, `${severityLabel(record)} (${record.severityNumber})`)),
           record.eventName ? h('tr', null, h('th', null, 'event'), h('td', null, record.eventName)) : null,
           h('tr', null, h('th', null, 'trace'), h('td', null, record.traceId

@@ -68,15 +68,23 @@ export class StoreUsage {
       row.bar.setAttribute('aria-valuenow', (ratio * 100).toFixed(0));
       setText(row.text, `${fmtBytes(part.usedBytes)} of ${fmtBytes(part.budgetBytes)} (${fmtPercent(ratio)})`);
       row.sig.counts.forEach(([key], i) => setText(row.counts[i].value, fmtCount(part[key] ?? 0)));
-      let lossy = false;
+      let evicted = false;
+      let dropped = false;
       row.sig.losses.forEach(([key], i) => {
         const n = part[key] ?? 0;
         setText(row.losses[i].value, fmtCount(n));
         row.losses[i].el.classList.toggle('nonzero', n > 0);
-        if (n > 0) lossy = true;
+        if (n > 0 && key.startsWith('dropped')) dropped = true;
+        else if (n > 0) evicted = true;
       });
+      // Evictions below a full budget are retention at work (a metric series keeps at most
+      // 1024 points), not a shortage: only a full share or refused items are alarming.
+      const lossy = dropped || (evicted && ratio >= 0.9);
       row.el.classList.toggle('lossy', lossy);
-      row.el.title = lossy ? 'The store is full for this signal: the oldest data is evicted to make room' : '';
+      row.el.classList.toggle('trimmed', evicted && !lossy);
+      row.el.title = lossy
+        ? (dropped ? 'Items were refused: see the store limits in the API docs' : 'The store is full for this signal: the oldest data is evicted to make room')
+        : evicted ? 'The oldest data was removed by retention limits (each metric series keeps at most 1024 points)' : '';
     }
   }
 }

@@ -114,7 +114,7 @@ class Tile {
     h('header', { class: 'svc-head' },
       h('span', { class: 'svc-swatch', style: { background: serviceColor(service) } }),
       h('a', { class: 'svc-name', href: tracesUrl(service) }, service),
-      this.idle = h('span', { class: 'svc-idle muted', hidden: true }, 'idle')),
+      this.idle = h('span', { class: 'svc-idle muted', hidden: true, title: 'No entry spans in the last minute' }, 'idle')),
     h('div', { class: 'svc-figs' }, this.figRate.el, this.figErrors.el, this.figP50.el, this.figP99.el),
     h('div', { class: 'svc-sparks' },
       h('div', { class: 'spark-box' }, h('span', { class: 'spark-label' }, 'rate'), this.sparkRate.el),

@@ -1,8 +1,9 @@
 // The registered views (`register_view(metric, chart)`): one card per view, its chart drawn
 // by ../charts.js from the metric's bucketed series over the last 15 minutes.
 //
-// A view reloads when the live stream reports a new point of its metric, at most once a
-// second, and every 10 s anyway so its time axis keeps sliding.
+// A view reloads when the live stream reports a new point of its metric, at most every two
+// seconds (its newest bucket is ten seconds wide, and a page of many views must not turn
+// into a request storm), and every 10 s anyway so its time axis keeps sliding.
 
 import { h, replace, clear, errorBox, seriesColor } from '../dom.js';
 import { createChart } from '../charts.js';
@@ -15,7 +16,7 @@ const STEP_NS = 10000000000n;
 // full 15 minutes with exemplars is hundreds of kilobytes per view.
 const FULL_RELOAD_MS = 60000;
 const TAIL_STEPS = 2n;
-const MIN_RELOAD_MS = 1000;
+const MIN_RELOAD_MS = 2000;
 const SLIDE_MS = 10000;
 const MAX_SERIES = 12;
 const MAX_HISTOGRAM_SERIES = 4;
@@ -56,7 +57,11 @@ export function quantile(buckets, q) {
   return Number.isFinite(last.hi) ? last.hi : last.lo;
 }
 
-/** Buckets of every series merged per bucket time: `[{t, buckets}]`, oldest first. */
+/**
+ * Buckets of every series merged per bucket time: `[{t, buckets}]`, oldest first. The API's
+ * buckets are what was recorded during each step whatever the temporality, so summing them
+ * across series gives the step's distribution.
+ */
 export function mergeBuckets(series) {
   const byTime = new Map();
   for (const s of series) {
@@ -78,11 +83,16 @@ export function mergeBuckets(series) {
   }));
 }
 
-const PERCENTILES = [['p50', 0.5], ['p95', 0.95], ['p99', 0.99]];
+// The percentiles Aspire and Grafana show by default; the API answers each per step.
+const PERCENTILES = [['p50', 0.5], ['p90', 0.9], ['p99', 0.99]];
 
-/** Percentile lines of a histogram metric: merged over series when the points carry buckets. */
+/**
+ * Percentile lines of a histogram metric. One series: the server's own percentiles, which
+ * close the open end buckets with the step's min and max. Several: merged from their buckets
+ * (percentiles of parts do not combine).
+ */
 function percentileSeries(res) {
-  if (hasBuckets(res)) {
+  if (res.series.length > 1 && hasBuckets(res)) {
     const merged = mergeBuckets(res.series);
     return PERCENTILES.map(([name, q], i) => ({
       id: name, name, color: seriesColor(i),
@@ -108,12 +118,45 @@ function valueKey(res, meta) {
   return res.type === 'sum' && meta && meta.temporality === 'delta' ? 'sum' : 'last';
 }
 
-function valueSeries(res, meta) {
+/** A monotonic sum: its running total only grows, so what a reader wants is how fast. */
+function isCounter(res, meta) {
+  return res.type === 'sum' && !!meta && meta.monotonic === true && !!meta.temporality;
+}
+
+/** The unit of a counter's rate: `{call}` becomes `call/s`, a dimensionless `1` just `/s`. */
+function rateUnit(unit) {
+  const name = !unit || unit === '1' ? '' : unit.replace(/^\{(.*)\}$/, '$1');
+  return `${name}/s`;
+}
+
+/**
+ * Per-second rates of a counter series: the increase between successive buckets of a
+ * cumulative one (a drop is a restart, counted from zero), each bucket's sum of a delta one.
+ */
+function ratePoints(s, meta) {
+  const out = [];
+  if (meta.temporality === 'delta') {
+    for (const p of s.points) if (Number.isFinite(p.sum)) out.push({ t: p.timeMs, v: p.sum / (STEP_MS / 1000) });
+    return out;
+  }
+  let prev = null;
+  for (const p of s.points) {
+    if (!Number.isFinite(p.last)) continue;
+    if (prev && p.timeMs > prev.timeMs) {
+      const increase = p.last >= prev.last ? p.last - prev.last : p.last;
+      out.push({ t: p.timeMs, v: increase / ((p.timeMs - prev.timeMs) / 1000) });
+    }
+    prev = p;
+  }
+  return out;
+}
+
+function valueSeries(res, meta, counter = isCounter(res, meta)) {
   const key = valueKey(res, meta);
   const many = res.series.length > 1;
   return res.series.slice(0, MAX_SERIES).map((s, i) => ({
     id: s.seriesId, name: seriesLabel(s, many), color: seriesColor(i),
-    points: s.points.filter((p) => Number.isFinite(p[key])).map((p) => ({ t: p.timeMs, v: p[key] })),
+    points: counter ? ratePoints(s, meta) : s.points.filter((p) => Number.isFinite(p[key])).map((p) => ({ t: p.timeMs, v: p[key] })),
   }));
 }
 
@@ -151,6 +194,19 @@ function statData(res, meta) {
   return { value: last ? last.v : null, label, series: [{ points }] };
 }
 
+/**
+ * Series and unit of a sum or gauge: a counter's rate, or while no series has two buckets
+ * yet to take a rate from (a counter seen for under 20 s), its running total.
+ */
+function scalarData(res, meta) {
+  if (isCounter(res, meta)) {
+    const series = valueSeries(res, meta, true);
+    if (series.some((s) => s.points.length > 0)) return { series, unit: rateUnit(res.unit), note: 'rate per second' };
+    return { series: valueSeries(res, meta, false), unit: res.unit || undefined, note: 'total, until a rate can be taken' };
+  }
+  return { series: valueSeries(res, meta), unit: res.unit || undefined, note: null };
+}
+
 /** What to draw for a view: the chart type actually used, its data and a note. */
 export function chartData(chart, res, meta, xRange) {
   const unit = res.unit || undefined;
@@ -160,13 +216,15 @@ export function chartData(chart, res, meta, xRange) {
       const columns = mergeBuckets(res.series).map((m) => ({ t: m.t, buckets: m.buckets }));
       return { type: 'heatmap', data: { columns, xRange, unit } };
     }
-    const note = isHistogram(res.type) ? 'no bucket counts yet: percentiles shown' : 'a heatmap needs a histogram: values shown';
-    const series = isHistogram(res.type) ? percentileSeries(res) : valueSeries(res, meta);
-    return { type: 'line', data: { series, xRange, unit }, note };
+    if (isHistogram(res.type)) return { type: 'line', data: { series: percentileSeries(res), xRange, unit }, note: 'no bucket counts yet: percentiles shown' };
+    const scalar = scalarData(res, meta);
+    return { type: 'line', data: { series: scalar.series, xRange, unit: scalar.unit }, note: 'a heatmap needs a histogram: values shown' };
   }
-  const series = isHistogram(res.type) ? percentileSeries(res) : valueSeries(res, meta);
-  const hidden = res.series.length > MAX_SERIES && !isHistogram(res.type) ? `${MAX_SERIES} of ${res.series.length} series` : null;
-  return { type: chart, data: { series, xRange, unit }, note: hidden };
+  if (isHistogram(res.type)) return { type: chart, data: { series: percentileSeries(res), xRange, unit }, note: null };
+  const scalar = scalarData(res, meta);
+  const notes = [scalar.note];
+  if (res.series.length > MAX_SERIES) notes.push(`${MAX_SERIES} of ${res.series.length} series`);
+  return { type: chart, data: { series: scalar.series, xRange, unit: scalar.unit }, note: notes.filter(Boolean).join(' · ') || null };
 }
 
 /**
@@ -246,6 +304,8 @@ class ViewCard {
       return;
     }
     if (abort.signal.aborted || this.destroyed) return;
+    // A body that is not the documented JSON (api.js gives null for an unreadable one).
+    if (!res || !Array.isArray(res.series)) { this.fail(`${this.metric}: the series answer could not be read`); return; }
     if (full) {
       this.cache = { res, origin, loadedAt: now, mergedAt: now };
     } else {
@@ -360,7 +420,7 @@ export class Views {
     this.hint.hidden = views.length > 0;
   }
 
-  /** New points arrived: reload the views of those metrics (each at most once a second). */
+  /** New points arrived: reload the views of those metrics (each at most every MIN_RELOAD_MS). */
   metricsChanged(points) {
     if (!points || points.length === 0 || this.cards.size === 0) return;
     const names = new Set(points.map((p) => p.metric));
@@ -371,7 +431,6 @@ export class Views {
   }
 
   reloadAll() {
-    this.metaList = null;
     for (const card of this.cards.values()) card.request();
   }
 

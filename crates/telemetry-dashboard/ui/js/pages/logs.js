@@ -12,10 +12,15 @@ import { logRow, logDetail, traceHref } from '../logs/row.js';
 export const title = 'Logs';
 
 const PAGE = 200;
-const MAX_ROWS = 1000;
+const MAX_ROWS = 500;
 const MAX_QUEUED = 50;
 const FRESH_MAX = 30;
-const MIN_RELOAD_MS = 1000;
+// Past this many new records in one frame nobody reads them as they pass: the list shows
+// only the newest this many, which keeps a flood's frames short (each row costs layout).
+const FLOOD_ROWS = 40;
+// Truncated events (a flood) leave records out; the list is re-queried at most this often
+// while they come, and once in full when they stop.
+const SETTLE_MS = 1000;
 
 export function mount(root, ctx, route) {
   const viewEl = document.getElementById('view');
@@ -35,8 +40,8 @@ export function mount(root, ctx, route) {
   let newCountExact = true;
   let detached = false; // newest rows were trimmed to show older ones
   let match = matcher(filters);
-  let lastReload = 0;
   let refreshTimer = 0;
+  let lastTruncatedAt = 0;
   let services = [];
   const abort = new AbortController();
 
@@ -80,7 +85,11 @@ export function mount(root, ctx, route) {
 
   // ---- URL state ----------------------------------------------------------------------
 
+  let destroyed = false;
+
   function applyFilters(changes, push = true) {
+    // A debounced search may fire after the user left: the URL is another page's by then.
+    if (destroyed) return;
     ctx.setParams(changes, { push });
     filters = filtersOf(new URLSearchParams(location.search));
     match = matcher(filters);
@@ -236,8 +245,7 @@ export function mount(root, ctx, route) {
     else clear(footer);
   }
 
-  async function reload() {
-    lastReload = Date.now();
+  async function reload(limit = PAGE) {
     clearTimeout(refreshTimer);
     refreshTimer = 0;
     if (loading) loading.abort();
@@ -247,7 +255,7 @@ export function mount(root, ctx, route) {
     queued = [];
     let answer;
     try {
-      answer = await ctx.getJSON('logs', { ...queryOf(filters), limit: PAGE }, anySignal(controller));
+      answer = await ctx.getJSON('logs', { ...queryOf(filters), limit }, anySignal(controller));
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (loading !== controller) return;
@@ -257,8 +265,10 @@ export function mount(root, ctx, route) {
       viewEl.dataset.ready = '1';
       return;
     }
-    if (loading !== controller) return;
+    // An abort during the body read reaches here as a null answer (api.js), not as an error.
+    if (loading !== controller || controller.signal.aborted || destroyed) return;
     loading = null;
+    answer = answer || {};
     if (status.dataset.kind === 'error') { clear(status); delete status.dataset.kind; }
     records = [];
     byId.clear();
@@ -295,7 +305,7 @@ export function mount(root, ctx, route) {
     olderButton.textContent = 'Loading…';
     try {
       const answer = await ctx.getJSON('logs', { ...queryOf(filters), limit: PAGE, cursor }, anySignal(controller));
-      if (olderLoading !== controller) return;
+      if (olderLoading !== controller || controller.signal.aborted || destroyed || !answer) return;
       appendEntries(answer.logs || []);
       cursor = answer.nextCursor || null;
       // Past the cap, the newest rows go: the list is then a window into the past and
@@ -327,12 +337,33 @@ export function mount(root, ctx, route) {
   // Live records are put on top once per frame; rows the user is reading stay in place.
   let pendingLive = [];
   const flushLive = perFrame(() => {
-    const recs = pendingLive;
+    let recs = pendingLive;
     pendingLive = [];
-    if (recs.length === 0) return;
+    if (recs.length === 0 || destroyed) return;
     const scroller = viewEl;
     // Someone scrolled down or opened a record is reading: keep what they read in place.
-    const anchor = scroller.scrollTop > 0 || expanded.size > 0 ? firstVisible(scroller) : null;
+    const reading = scroller.scrollTop > 0 || expanded.size > 0;
+    let dropped = false;
+    if (recs.length > FLOOD_ROWS) {
+      // Too many came to show: the list restarts from the newest ones, so it never has a
+      // hole that "Load older" would not fill. A reader is not pulled away: the list stops
+      // following instead.
+      if (reading) {
+        detached = true;
+        newCount += recs.length;
+        newCountExact = false;
+        drawPause();
+        drawSummary();
+        return;
+      }
+      recs = recs.slice(-FLOOD_ROWS);
+      for (const entry of records) byId.delete(entry.rec.id);
+      for (const id of expanded) if (!recs.some((r) => r.id === id)) expanded.delete(id);
+      dropped = records.length > 0;
+      records = [];
+      clear(tbody);
+    }
+    const anchor = reading ? firstVisible(scroller) : null;
     const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
     const frag = document.createDocumentFragment();
     const fresh = [];
@@ -349,18 +380,36 @@ export function mount(root, ctx, route) {
     if (fresh.length <= FRESH_MAX) fresh.forEach((e) => e.tr.classList.add('fresh'));
     tbody.insertBefore(frag, tbody.firstChild);
     records = fresh.concat(records);
-    let trimmed = false;
     while (records.length > MAX_ROWS) {
       removeEntry(records.pop());
-      trimmed = true;
+      dropped = true;
     }
-    if (trimmed) cursor = records.length ? records[records.length - 1].rec.id : cursor;
+    // "Load older" continues below the last row, whatever was dropped.
+    if (dropped && records.length) cursor = records[records.length - 1].rec.id;
     if (anchor && anchor.isConnected) scroller.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
     if (fresh.length <= FRESH_MAX) setTimeout(() => fresh.forEach((e) => e.tr.classList.remove('fresh')), 1200);
     drawEmpty();
     drawFooter();
     drawSummary();
   });
+
+  // Re-queries what truncated events left out: the newest FLOOD_ROWS while they keep coming
+  // (a flood's list is that long anyway), the whole first page once they stopped.
+  function settle() {
+    refreshTimer = 0;
+    if (destroyed || paused || detached) return;
+    if (viewEl.scrollTop > 0 || expanded.size > 0) {
+      // Replacing the list would move what the reader is reading.
+      detached = true;
+      newCountExact = false;
+      drawPause();
+      drawSummary();
+      return;
+    }
+    const flooding = Date.now() - lastTruncatedAt < SETTLE_MS;
+    reload(flooding ? FLOOD_ROWS : PAGE);
+    if (flooding) refreshTimer = setTimeout(settle, SETTLE_MS);
+  }
 
   function firstVisible(scroller) {
     const top = scroller.getBoundingClientRect().top;
@@ -432,6 +481,7 @@ export function mount(root, ctx, route) {
   olderButton.addEventListener('click', loadOlder);
 
   ctx.getJSON('services', null, abort.signal).then((list) => {
+    if (!Array.isArray(list)) return;
     services = list.map((s) => s.name);
     fillServices();
   }, (e) => {
@@ -455,6 +505,8 @@ export function mount(root, ctx, route) {
       match = matcher(filters);
       paused = next.params.get('paused') === '1';
       selectedId = next.params.get('log') || null;
+      // The URL names one open record; others opened before belong to the page left behind.
+      expanded.clear();
       if (selectedId) expanded.add(selectedId);
       syncControls();
       reload();
@@ -477,10 +529,8 @@ export function mount(root, ctx, route) {
         drawPause();
         return;
       }
-      // Under a flood every event is truncated: re-query at most once a second.
-      if (refreshTimer) return;
-      const wait = Math.max(0, lastReload + MIN_RELOAD_MS - Date.now());
-      refreshTimer = setTimeout(() => { refreshTimer = 0; reload(); }, wait);
+      lastTruncatedAt = Date.now();
+      if (!refreshTimer) refreshTimer = setTimeout(settle, SETTLE_MS);
     },
     key(event) {
       switch (event.key) {
@@ -508,6 +558,7 @@ export function mount(root, ctx, route) {
       event.preventDefault();
     },
     destroy() {
+      destroyed = true;
       clearTimeout(refreshTimer);
       abort.abort();
       if (loading) loading.abort();

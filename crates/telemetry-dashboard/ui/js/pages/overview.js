@@ -1,10 +1,11 @@
 // The overview: per-service health tiles, the registered views, store usage and ingest, and
 // where to send data.
 //
-// Figures come from every live event (`red`, `store`, `views`) and from /api/health, which
-// is polled when the stream is quiet so the one-minute window visibly slides down to zero,
-// and every few seconds anyway for the ingest figures the stream does not carry. Events only
-// record state; the DOM is touched once per animation frame.
+// Every live event carries what /api/health answers (`red`, `store`, `ingest`, `sources`,
+// `refusals`, `invalid`), so while the stream delivers nothing is polled. The stream is
+// silent when nothing arrives, though, and the figures are over a sliding one-minute
+// window: after a quiet second /api/health is polled (once a second) so they decay to zero.
+// Events only record state; the DOM is touched once per animation frame.
 
 import { h, perFrame, errorBox, replace, clear } from '../dom.js';
 import { fmtClock } from '../overview/format.js';
@@ -16,7 +17,6 @@ import { endpointsCard } from '../overview/endpoints.js';
 export const title = 'Overview';
 
 const QUIET_MS = 1000;
-const INGEST_EVERY_MS = 3000;
 const TICK_MS = 250;
 
 function nanos(text) {
@@ -64,8 +64,7 @@ export function mount(root, ctx) {
     lower,
     bottomEndpointsSlot);
 
-  let health = null; // the latest /api/health answer, for ingest
-  let red = null;
+  let health = null; // the ingest part of the latest event or /api/health answer
   let redNs = -1n;
   let store = null;
   let lastDeltaAt = 0;
@@ -92,16 +91,19 @@ export function mount(root, ctx) {
     if (health && !viewEl.dataset.ready) viewEl.dataset.ready = '1';
   });
 
-  function applyRed(nextRed, nextStore, timeText) {
-    const ns = nanos(timeText);
+  /** Takes the figures of a live event or a /api/health answer (they have the same shape). */
+  function apply(answer) {
+    const ns = nanos(answer.timeUnixNano);
     // A poll answer may be older than an event that overtook it.
     if (ns < redNs) return;
     redNs = ns;
-    if (nextRed) {
-      red = nextRed;
-      tiles.setRed(red, Date.now());
+    // Fresh figures, by poll or event, end a health error (not a views one).
+    if (status.dataset.kind === 'health') { clear(status); delete status.dataset.kind; }
+    if (answer.red) tiles.setRed(answer.red, Date.now());
+    if (answer.store) store = answer.store;
+    if (answer.ingest) {
+      health = { ingest: answer.ingest, sources: answer.sources, refusals: answer.refusals, invalid: answer.invalid, red: answer.red };
     }
-    if (nextStore) store = nextStore;
     draw();
   }
 
@@ -111,13 +113,12 @@ export function mount(root, ctx) {
     lastHealthAt = Date.now();
     try {
       const answer = await ctx.getJSON('health', null, abort.signal);
-      health = answer;
-      clear(status);
-      applyRed(answer.red, answer.store, answer.timeUnixNano);
-      // Deltas do not carry ingest figures: draw them even when the red figures were stale.
-      draw();
+      // An abort during the body read gives a null answer (api.js) rather than an error.
+      if (!answer || destroyed) return;
+      apply(answer);
     } catch (e) {
       if (e.name === 'AbortError') return;
+      status.dataset.kind = 'health';
       replace(status, errorBox(`Health figures could not be read: ${e.message}`));
       if (!viewEl.dataset.ready) viewEl.dataset.ready = '1';
     } finally {
@@ -131,29 +132,35 @@ export function mount(root, ctx) {
       draw();
     } catch (e) {
       if (e.name === 'AbortError') return;
+      status.dataset.kind = 'views';
       replace(status, errorBox(`The registered views could not be read: ${e.message}`));
     }
   }
 
   const ticker = setInterval(() => {
     const now = Date.now();
-    if ((now - lastDeltaAt >= QUIET_MS && now - lastHealthAt >= QUIET_MS) || now - lastHealthAt >= INGEST_EVERY_MS) pollHealth();
+    if (now - lastDeltaAt >= QUIET_MS && now - lastHealthAt >= QUIET_MS) pollHealth();
   }, TICK_MS);
 
-  if (ctx.lastDelta && Array.isArray(ctx.lastDelta.views)) views.set(ctx.lastDelta.views);
+  // Mid-stream, the last event draws at once; the poll replaces it if it is newer.
+  if (ctx.lastDelta) {
+    apply(ctx.lastDelta);
+    if (Array.isArray(ctx.lastDelta.views)) views.set(ctx.lastDelta.views);
+  }
   pollHealth();
   loadViews();
 
   return {
     live(delta) {
       lastDeltaAt = Date.now();
-      applyRed(delta.red, delta.store, delta.timeUnixNano);
+      apply(delta);
       if (Array.isArray(delta.views)) views.set(delta.views);
       views.metricsChanged(delta.metrics);
     },
     refresh() {
-      pollHealth();
-      loadViews();
+      // A truncated event still carries the whole health figures and view list; only its
+      // list of changed metrics may be short, so every view reloads (each at most every two
+      // seconds, however many truncated events a flood brings).
       views.reloadAll();
     },
     destroy() {
