@@ -2,8 +2,7 @@
 // a detail panel for the selected span. Selection, search and collapsed spans live in the URL
 // (span=, q=, collapsed=) so a link reopens the same view.
 
-import { h, replace, clear, fmtTime, serviceColor, errorBox } from '../dom.js';
-import { fmtDuration as fmtDur } from '../dom.js';
+import { h, replace, clear, fmtTime, serviceColor, errorBox, fmtDuration as fmtDur } from '../dom.js';
 import { buildModel, visibleRows, searchSpans } from '../traces/model.js';
 import { createWaterfall } from '../traces/waterfall.js';
 import { spanDetail } from '../traces/span-detail.js';
@@ -11,11 +10,17 @@ import { spanDetail } from '../traces/span-detail.js';
 export const title = 'Trace';
 
 const REFETCH_MS = 1000;
+// Held-down j/k moves the selection many times a second; the URL follows at most this often
+// (Chromium throttles, with a console warning, pages that rewrite history faster).
+const URL_WRITE_MS = 200;
+// A trace that is not stored is fetched again when a live event names it; a stream refresh
+// (which names nothing) retries it at most this often, since each miss is a 404 in the console.
+const NOT_FOUND_RETRY_MS = 10000;
 
 function chip(name, count) {
   const service = name || '(no service)';
   return h('span', { class: 'svc-chip', title: count === undefined ? service : `${service}: ${count} span${count === 1 ? '' : 's'}` },
-    h('span', { class: 'svc-dot', style: { background: serviceColor(service) } }), service,
+    h('span', { class: 'svc-dot', style: { background: serviceColor(service) } }), h('span', { class: 'svc-chip-name' }, service),
     count === undefined ? null : h('span', { class: 'svc-count' }, String(count)));
 }
 
@@ -40,9 +45,39 @@ export function mount(root, ctx, route) {
   let lastFetchMs = 0;
   let refetchTimer = 0;
   let refetchOwed = false;
+  let checkOwed = false;
+  let checkController = null;
   let destroyed = false;
   let ready = false;
   let pendingScrollToSelection = Boolean(selectedId);
+  let urlChanges = null;
+  let urlTimer = 0;
+  let lastUrlWrite = 0;
+  let panelKey = '';
+  let notFound = false;
+
+  /** Merges `changes` into the URL now, or at the end of the current URL_WRITE_MS window. */
+  function setUrl(changes) {
+    urlChanges = { ...(urlChanges || {}), ...changes };
+    if (urlTimer) return;
+    const wait = lastUrlWrite + URL_WRITE_MS - Date.now();
+    if (wait <= 0) flushUrl();
+    else urlTimer = setTimeout(flushUrl, wait);
+  }
+  function flushUrl() {
+    urlTimer = 0;
+    const changes = urlChanges;
+    urlChanges = null;
+    if (!changes || destroyed) return;
+    lastUrlWrite = Date.now();
+    ctx.setParams(changes);
+  }
+  /** Forgets unwritten URL changes: the URL was just changed from outside (back, a link). */
+  function dropUrlChanges() {
+    clearTimeout(urlTimer);
+    urlTimer = 0;
+    urlChanges = null;
+  }
 
   const header = h('header', { class: 'trace-header' });
   const searchInput = h('input', {
@@ -55,7 +90,8 @@ export function mount(root, ctx, route) {
   const expandAll = h('button', { type: 'button', title: 'Expand every span' }, 'expand all');
   const toolbar = h('div', { class: 'toolbar trace-toolbar' }, searchInput, prevButton, nextButton, matchCount, h('span', { class: 'spacer' }), expandAll);
   const wfBox = h('div', { class: 'waterfall', 'data-testid': 'waterfall' });
-  const panel = h('aside', { class: 'span-detail', 'data-testid': 'span-detail', 'aria-label': 'Span details', hidden: true });
+  const newPanel = () => h('aside', { class: 'span-detail', 'data-testid': 'span-detail', 'aria-label': 'Span details', hidden: true });
+  let panel = newPanel();
   const body = h('div', { class: 'trace-body' }, wfBox, panel);
   const message = h('div', { class: 'trace-message' });
   replace(root, header, message, toolbar, body);
@@ -92,8 +128,15 @@ export function mount(root, ctx, route) {
     fetching = false;
     lastFetchMs = Date.now() - lastFetchAt;
     clear(message);
+    notFound = false;
     root.classList.remove('not-found');
     model = buildModel(trace);
+    if (model.duplicates > 0) {
+      const n = model.duplicates;
+      message.append(h('p', { class: 'muted trace-notice', 'data-testid': 'duplicate-spans' },
+        `${n} span${n === 1 ? ' repeats' : 's repeat'} the id of another span of this trace and ${n === 1 ? 'is' : 'are'} not shown `
+        + '(the header counts them): a sender that retried a batch, or one that reuses span ids.'));
+    }
     drawHeader();
     recompute({ keepCurrent: true });
     if (pendingScrollToSelection && selectedId && model.byId.has(selectedId)) {
@@ -103,6 +146,37 @@ export function mount(root, ctx, route) {
     drawPanel();
     markReady();
     if (refetchOwed) scheduleRefetch();
+    else if (checkOwed) checkForChange();
+  }
+
+  /**
+   * After the stream skipped events (`truncated`, as on connecting), asks for this trace's
+   * summary, a few hundred bytes, and refetches the whole trace (megabytes for 10,000 spans)
+   * only when the summary differs from what is shown.
+   */
+  async function checkForChange() {
+    checkOwed = false;
+    if (destroyed) return;
+    if (fetching) { checkOwed = true; return; }
+    if (!model) return;
+    const shown = model.trace;
+    if (checkController) checkController.abort();
+    checkController = new AbortController();
+    const signal = checkController.signal;
+    let answer;
+    try {
+      // Traces starting at this trace's start: a trace whose start moved earlier is not among
+      // them, and is refetched like one that changed.
+      answer = await ctx.getJSON('traces', { start: shown.startTimeUnixNano, end: shown.startTimeUnixNano, limit: 1000 }, signal);
+    } catch (e) {
+      if (e.name !== 'AbortError' && !signal.aborted) scheduleRefetch();
+      return;
+    }
+    if (signal.aborted || destroyed || !model || model.trace !== shown) return;
+    const now = (answer.traces || []).find((t) => t.traceId === traceId);
+    if (!now || now.spanCount !== shown.spanCount || now.durationNanos !== shown.durationNanos || now.errorCount !== shown.errorCount) {
+      scheduleRefetch();
+    }
   }
 
   function scheduleRefetch() {
@@ -117,11 +191,13 @@ export function mount(root, ctx, route) {
 
   function showNotFound() {
     model = null;
+    notFound = true;
     root.classList.add('not-found');
     clear(header);
     header.append(h('h1', null, 'Trace ', h('span', { class: 'mono' }, traceId)));
     replace(message, h('div', { class: 'error-box', role: 'alert', 'data-testid': 'trace-not-found' },
-      'trace not found (it may have been evicted). ', h('a', { href: '/traces' }, 'Back to the trace list'), '.'));
+      'This trace is not stored: it may have been evicted, or its spans have not arrived yet (the page opens it as soon as they do). ',
+      h('a', { href: '/traces' }, 'Back to the trace list'), '.'));
     waterfall.setData(buildModel({ spans: [], logs: [] }), []);
     panel.hidden = true;
   }
@@ -192,7 +268,7 @@ export function mount(root, ctx, route) {
   }
 
   function saveCollapsed() {
-    ctx.setParams({ collapsed: collapsed.size ? [...collapsed].join(',') : null });
+    setUrl({ collapsed: collapsed.size ? [...collapsed].join(',') : null });
   }
 
   function toggle(id, open) {
@@ -204,7 +280,7 @@ export function mount(root, ctx, route) {
     // A selection hidden by collapsing moves to the collapsed span.
     if (want && selectedId && model && model.byId.has(selectedId)) {
       for (let n = model.byId.get(selectedId).parent; n; n = n.parent) {
-        if (n.id === id) { selectedId = id; ctx.setParams({ span: id }); drawPanel(); break; }
+        if (n.id === id) { selectedId = id; setUrl({ span: id }); drawPanel(); break; }
       }
     }
     saveCollapsed();
@@ -228,7 +304,7 @@ export function mount(root, ctx, route) {
   function select(id, { scroll = true } = {}) {
     if (id === selectedId) return;
     selectedId = id;
-    ctx.setParams({ span: id });
+    setUrl({ span: id });
     if (id && scroll) reveal(id);
     pushState();
     drawPanel();
@@ -240,16 +316,35 @@ export function mount(root, ctx, route) {
     if (!node) {
       panel.hidden = true;
       clear(panel);
+      delete panel.dataset.spanId;
+      panelKey = '';
       return;
     }
     panel.hidden = false;
-    const scrollTop = panel.dataset.spanId === node.id ? panel.scrollTop : 0;
-    replace(panel, spanDetail(node, model, {
+    // A refetch of a growing trace redraws the panel only when its span changed, so reading or
+    // selecting text in it is not interrupted once a second.
+    const key = `${node.id}|${model.t0}|${node.logs.length}|${node.parent ? node.parent.span.name : ''}|${model.nodes.length}|${JSON.stringify(node.span)}`;
+    if (key === panelKey && panel.dataset.spanId === node.id) return;
+    panelKey = key;
+    const content = spanDetail(node, model, {
       onClose: () => select(null),
       onSelectSpan: (id) => select(id),
-    }));
+    });
+    if (panel.dataset.spanId === node.id) {
+      // The same span, changed: keep the reader's place.
+      const scrollTop = panel.scrollTop;
+      replace(panel, content);
+      panel.scrollTop = scrollTop;
+    } else {
+      // Another span starts at the top. A new element is scrolled to the top without a forced
+      // layout, which setting scrollTop would cost on every j / k.
+      const fresh = newPanel();
+      fresh.hidden = false;
+      fresh.append(content);
+      panel.replaceWith(fresh);
+      panel = fresh;
+    }
     panel.dataset.spanId = node.id;
-    panel.scrollTop = scrollTop;
   }
 
   /** Selects the current match (step 0) or the next/previous one, expanding its ancestors. */
@@ -259,7 +354,7 @@ export function mount(root, ctx, route) {
     else current = (current + step + matches.length) % matches.length;
     const node = matches[current];
     selectedId = node.id;
-    ctx.setParams({ span: node.id });
+    setUrl({ span: node.id });
     reveal(node.id);
     pushState();
     drawPanel();
@@ -271,7 +366,7 @@ export function mount(root, ctx, route) {
     const next = searchInput.value;
     if (next === query) return;
     query = next;
-    ctx.setParams({ q: query.trim() ? query : null });
+    setUrl({ q: query.trim() ? query : null });
     if (!model) return;
     matches = searchSpans(model, query);
     matchSet = new Set(matches.map((n) => n.id));
@@ -326,14 +421,17 @@ export function mount(root, ctx, route) {
     if (document.activeElement instanceof HTMLElement && document.activeElement.closest('button, a')) document.activeElement.blur();
     const at = selectedId && rowIndex.has(selectedId) ? rowIndex.get(selectedId) : -1;
     const next = at < 0 ? (step > 0 ? 0 : rows.length - 1) : Math.max(0, Math.min(rows.length - 1, at + step));
-    select(rows[next].id);
+    // Scrolled before the selection redraws rows and panel: its read of the scroll position
+    // then finds the layout clean instead of forcing one.
     waterfall.scrollToRow(next);
+    select(rows[next].id, { scroll: false });
   }
 
   load();
 
   return {
     update(r) {
+      dropUrlChanges();
       const nextId = r.id.toLowerCase();
       const nextSpan = r.params.get('span') || null;
       const nextQuery = r.params.get('q') || '';
@@ -350,6 +448,15 @@ export function mount(root, ctx, route) {
         panel.hidden = true;
         clear(panel);
         delete panel.dataset.spanId;
+        panelKey = '';
+        notFound = false;
+        checkOwed = false;
+        if (checkController) checkController.abort();
+        root.classList.remove('with-panel', 'not-found');
+        // The old trace must not pass for the new one while it loads.
+        replace(header, h('h1', null, 'Trace ', h('span', { class: 'mono' }, traceId)));
+        clear(message);
+        waterfall.setData(buildModel({ spans: [], logs: [] }), []);
         waterfall.scroller.scrollTop = 0;
         load();
         return;
@@ -378,7 +485,12 @@ export function mount(root, ctx, route) {
       }
     },
     refresh() {
-      scheduleRefetch();
+      if (notFound) {
+        if (Date.now() - lastFetchAt >= NOT_FOUND_RETRY_MS) scheduleRefetch();
+        return;
+      }
+      if (!model && !fetching) { scheduleRefetch(); return; }
+      checkForChange();
     },
     key(event) {
       const node = model && selectedId ? model.byId.get(selectedId) : null;
@@ -411,8 +523,10 @@ export function mount(root, ctx, route) {
     destroy() {
       destroyed = true;
       if (controller) controller.abort();
+      if (checkController) checkController.abort();
       clearTimeout(refetchTimer);
       clearTimeout(searchTimer);
+      clearTimeout(urlTimer);
       waterfall.destroy();
       clear(root);
     },

@@ -2,8 +2,7 @@
 // newest first with live arrivals merged in place, and a pause that freezes the view while
 // counting what arrives.
 
-import { h, replace, clear, fmtTime, serviceColor, debounce, perFrame, errorBox } from '../dom.js';
-import { fmtDuration } from '../dom.js';
+import { h, replace, clear, fmtTime, fmtDuration, serviceColor, debounce, perFrame, errorBox } from '../dom.js';
 import {
   RANGES, parseDuration, parseAttr, filtersFromParams, filtersToParams, hasFilters, apiParams,
   matchSummary, compareSummaries, rangeStartMs,
@@ -15,14 +14,22 @@ export const title = 'Traces';
 const PAGE_SIZE = 100;
 const MAX_ROWS = 500;
 const REQUERY_MS = 1000;
+// Filter edits closer together than this replace the history entry instead of adding one, so
+// Back undoes the last filter change rather than the last keystroke.
+const HISTORY_COALESCE_MS = 1500;
+// While paused, at most this many changed summaries are kept; past it the resume re-queries.
+const MAX_PENDING = MAX_ROWS;
+// The "n new traces" count stops distinguishing ids here (the text then says "10000+").
+const MAX_PENDING_NEW = 10000;
+// A service seen in live data but missing from the select reloads /api/services at most this often.
+const SERVICES_RELOAD_MS = 5000;
 
-/** A colored service chip. */
 /** A service chip; with `spans`, the count of the trace's spans of that service. */
 function chip(name, spans) {
   const service = name || '(no service)';
   const counted = Number.isFinite(spans);
   return h('span', { class: 'svc-chip', title: counted ? `${service}: ${spans} span${spans === 1 ? '' : 's'}` : service },
-    h('span', { class: 'svc-dot', style: { background: serviceColor(service) } }), service,
+    h('span', { class: 'svc-dot', style: { background: serviceColor(service) } }), h('span', { class: 'svc-chip-name' }, service),
     counted ? h('span', { class: 'svc-count' }, String(spans)) : null);
 }
 
@@ -46,6 +53,8 @@ export function mount(root, ctx, route) {
   let pending = new Map();
   let pendingNew = new Set();
   let pendingRequery = false;
+  let lastPushAt = 0;
+  let pendingRequeryAfterQuery = false;
 
   // ---- skeleton ----
   const serviceSelect = h('select', { name: 'service', 'aria-label': 'Service' }, h('option', { value: '' }, 'all services'));
@@ -73,13 +82,17 @@ export function mount(root, ctx, route) {
   const liveBar = h('div', { class: 'toolbar traces-live' }, pauseButton, pausedCount, h('span', { class: 'spacer' }), summary);
   const scatterCard = h('div', { class: 'card trace-scatter', 'data-testid': 'trace-scatter' });
   const errorArea = h('div');
-  const tbody = h('tbody');
-  const table = h('table', { class: 'list traces-table' },
-    h('thead', null, h('tr', null,
-      h('th', { class: 'col-start' }, 'start'), h('th', null, 'trace'), h('th', { class: 'col-spans' }, 'spans'),
-      h('th', { class: 'col-dur' }, 'duration'), h('th', { class: 'col-err' }, 'errors'))),
+  // Rows are grid rows, not a <table>: a table lays out (and paints) all 500 rows again for
+  // every row added at the top, while these rows use content-visibility, so only the rows on
+  // screen cost anything when live traces arrive.
+  const tbody = h('div', { class: 'traces-rows', role: 'rowgroup' });
+  const table = h('div', { class: 'traces-table', role: 'table', 'aria-label': 'Traces, newest first' },
+    h('div', { class: 'traces-head', role: 'row' },
+      h('span', { class: 'col-start', role: 'columnheader' }, 'start'), h('span', { class: 'col-name', role: 'columnheader' }, 'trace'),
+      h('span', { class: 'col-spans', role: 'columnheader' }, 'spans'), h('span', { class: 'col-dur', role: 'columnheader' }, 'duration'),
+      h('span', { class: 'col-err', role: 'columnheader' }, 'errors')),
     tbody);
-  const emptyNote = h('p', { class: 'muted traces-empty', hidden: true });
+  const emptyNote = h('div', { class: 'muted traces-empty', 'data-testid': 'traces-empty', hidden: true });
   const moreButton = h('button', { type: 'button', class: 'load-more', hidden: true, 'data-testid': 'load-more' }, 'load more');
   replace(root,
     h('h1', null, 'Traces'),
@@ -137,7 +150,9 @@ export function mount(root, ctx, route) {
   }
 
   const servicesController = new AbortController();
+  let servicesLoadedAt = 0;
   async function loadServices() {
+    servicesLoadedAt = Date.now();
     try {
       services = await ctx.getJSON('services', null, servicesController.signal);
     } catch (e) {
@@ -145,9 +160,20 @@ export function mount(root, ctx, route) {
       return;
     }
     if (destroyed) return;
+    // Only the options change: refilling the whole form would drop what is being typed.
     replace(serviceSelect, h('option', { value: '' }, 'all services'), services.map((svc) => h('option', { value: svc.name }, svc.name)));
-    fillForm();
+    if (filters.service && !services.some((svc) => svc.name === filters.service)) {
+      serviceSelect.append(h('option', { value: filters.service }, filters.service));
+    }
+    serviceSelect.value = filters.service;
     fillOperations();
+  }
+
+  /** Reloads the service list when live data names a service the select does not offer. */
+  function noticeServices(summaries) {
+    if (Date.now() - servicesLoadedAt < SERVICES_RELOAD_MS) return;
+    const known = new Set(services.map((svc) => svc.name));
+    if (summaries.some((t) => (t.services || []).some((name) => !known.has(name)))) loadServices();
   }
 
   const applyForm = () => {
@@ -159,9 +185,16 @@ export function mount(root, ctx, route) {
     filters = next;
     clearButton.disabled = !hasFilters(filters);
     if (serviceChanged) fillOperations();
-    ctx.setParams(filtersToParams(filters));
+    saveFilters();
     query(); // with a box that does not parse, this marks it and keeps the list
   };
+
+  /** Writes the filters to the URL: a new history entry, unless the last one is very recent. */
+  function saveFilters() {
+    const now = Date.now();
+    ctx.setParams(filtersToParams(filters), { push: now - lastPushAt > HISTORY_COALESCE_MS });
+    lastPushAt = now;
+  }
   const applyFormSoon = debounce(applyForm, 350);
   form.addEventListener('input', (e) => {
     if (e.target.tagName === 'SELECT') applyForm();
@@ -180,7 +213,7 @@ export function mount(root, ctx, route) {
     filters = filtersFromParams(new URLSearchParams());
     fillForm();
     fillOperations();
-    ctx.setParams(filtersToParams(filters));
+    saveFilters();
     query();
   });
 
@@ -201,12 +234,13 @@ export function mount(root, ctx, route) {
       markReady();
       return;
     }
+    // Checked before aborting, so a stray "load more" cannot cancel a running query.
+    if (append && !nextCursor) return;
     if (controller) controller.abort();
     controller = new AbortController();
     const signal = controller.signal;
     const params = { ...p.params };
     if (append) {
-      if (!nextCursor) return;
       params.cursor = nextCursor;
       params.limit = PAGE_SIZE;
     } else {
@@ -241,6 +275,14 @@ export function mount(root, ctx, route) {
       heldDeltas = [];
       return;
     }
+    if (paused && !append) {
+      // Asked for while paused (a filter changed): the answer is the new frozen view, and
+      // what was counted against the old filters no longer applies.
+      pending = new Map();
+      pendingNew = new Set();
+      pendingRequery = false;
+      drawPause();
+    }
     if (!append) {
       shown.clear();
       order = [];
@@ -256,6 +298,7 @@ export function mount(root, ctx, route) {
     const held = heldDeltas;
     heldDeltas = [];
     for (const d of held) merge(d.traces || []);
+    if (pendingRequeryAfterQuery) { pendingRequeryAfterQuery = false; scheduleRequery(); }
     draw();
   }
 
@@ -309,6 +352,15 @@ export function mount(root, ctx, route) {
       order.push(t);
     }
     order = order.map((o) => shown.get(o.traceId));
+    // A relative time range moves on: traces that slid out of it leave the list.
+    const from = rangeStartMs(filters, now);
+    if (from && order.length && order[order.length - 1].startMs < from) {
+      order = order.filter((o) => {
+        if (o.startMs >= from) return true;
+        shown.delete(o.traceId);
+        return false;
+      });
+    }
     order.sort(compareSummaries);
     capRows();
     if (requery) scheduleRequery();
@@ -324,20 +376,20 @@ export function mount(root, ctx, route) {
   function buildRow(t) {
     const href = `/traces/${t.traceId}`;
     const bar = h('span', { class: 'dur-bar' });
-    const tr = h('tr', {
-      'data-testid': 'trace-row', 'data-trace-id': t.traceId, class: ['trace-row', t.errorCount > 0 && 'has-error'],
+    const tr = h('div', {
+      role: 'row', 'data-testid': 'trace-row', 'data-trace-id': t.traceId, class: ['trace-row', t.errorCount > 0 && 'has-error'],
     },
-    h('td', { class: 'col-start mono' }, fmtTime(t.startMs)),
-    h('td', { class: 'col-name' },
+    h('span', { class: 'col-start mono', role: 'cell' }, fmtTime(t.startMs)),
+    h('span', { class: 'col-name', role: 'cell' },
       chip(t.rootService),
-      h('a', { href, class: 'trace-link' }, t.rootName || '(unnamed)'),
+      h('a', { href, class: 'trace-link', title: t.rootName }, t.rootName || '(unnamed)'),
       t.hasRoot ? null : h('span', { class: 'no-root', title: 'The root span has not arrived (yet): showing the earliest span' }, 'no root'),
       h('span', { class: 'trace-id mono muted' }, t.traceId.slice(0, 8))),
-    h('td', { class: 'col-spans' },
+    h('span', { class: 'col-spans', role: 'cell' },
       h('span', { class: 'span-count' }, String(t.spanCount)),
       h('span', { class: 'svc-chips' }, (t.services || []).map((name) => chip(name, t.spansByService && t.spansByService[name])))),
-    h('td', { class: 'col-dur' }, h('span', { class: 'dur-track' }, bar), h('span', { class: 'dur-label' }, fmtDuration(t.durationMs))),
-    h('td', { class: 'col-err' }, t.errorCount > 0
+    h('span', { class: 'col-dur', role: 'cell' }, h('span', { class: 'dur-track' }, bar), h('span', { class: 'dur-label' }, fmtDuration(t.durationMs))),
+    h('span', { class: 'col-err', role: 'cell' }, t.errorCount > 0
       ? h('span', { class: 'error-mark', title: `${t.errorCount} span${t.errorCount > 1 ? 's' : ''} with status error` }, `● ${t.errorCount}`)
       : null));
     return { tr, key: rowKey(t), bar, t };
@@ -354,13 +406,25 @@ export function mount(root, ctx, route) {
       let row = rows.get(t.traceId);
       if (!row || row.key !== rowKey(t)) {
         const fresh = buildRow(t);
-        if (row) row.tr.replaceWith(fresh.tr);
+        if (row) {
+          // A trace that grows rebuilds its row; a keyboard user on its link stays there.
+          const hadFocus = row.tr.contains(document.activeElement);
+          row.tr.replaceWith(fresh.tr);
+          if (hadFocus) fresh.tr.querySelector('.trace-link').focus({ preventScroll: true });
+        }
         row = fresh;
         rows.set(t.traceId, row);
       }
       row.t = t;
-      row.bar.style.width = `${maxDur > 0 ? Math.max(0.5, (t.durationMs / maxDur) * 100) : 0}%`;
-      row.tr.classList.toggle('selected', t.traceId === selectedId);
+      // Written only when it changes: a style write on every row would restyle all 500.
+      const width = `${maxDur > 0 ? Math.max(0.5, (t.durationMs / maxDur) * 100).toFixed(1) : 0}%`;
+      if (row.width !== width) { row.width = width; row.bar.style.width = width; }
+      const isSelected = t.traceId === selectedId;
+      if (row.selected !== isSelected) {
+        row.selected = isSelected;
+        row.tr.classList.toggle('selected', isSelected);
+        row.tr.setAttribute('aria-selected', String(isSelected));
+      }
       // Only move nodes that are out of place, so a steady list costs no DOM writes.
       const want = prev ? prev.nextSibling : tbody.firstChild;
       if (want !== row.tr) tbody.insertBefore(row.tr, want);
@@ -370,14 +434,41 @@ export function mount(root, ctx, route) {
       if (!keep.has(id)) { row.tr.remove(); rows.delete(id); }
     }
     if (selectedId && !keep.has(selectedId)) selectedId = null;
-    emptyNote.hidden = order.length > 0;
-    emptyNote.textContent = hasFilters(filters) ? 'No trace matches these filters.' : 'No traces stored yet. Send spans to the OTLP endpoints (see the overview).';
+    drawEmpty();
     moreButton.hidden = !nextCursor;
     summary.textContent = `${order.length} trace${order.length === 1 ? '' : 's'} shown${nextCursor ? ', more stored' : ''}`;
     scatter.draw(order, { selectedId, fromMs: rangeStartMs(filters) });
     markReady();
   }
   const draw = perFrame(drawNow);
+
+  // What the empty list says: with filters, how to widen them; without, where to send spans
+  // (the addresses come from /api/about, asked once).
+  let emptyKey = '';
+  let endpoints = null;
+  let endpointsAsked = false;
+  function drawEmpty() {
+    emptyNote.hidden = order.length > 0;
+    table.hidden = order.length === 0; // headers over nothing only push the note down
+    const kind = order.length > 0 ? 'rows' : hasFilters(filters) ? 'filtered' : 'none';
+    const key = `${kind}|${Boolean(endpoints)}`;
+    if (key === emptyKey) return;
+    emptyKey = key;
+    if (kind === 'filtered') {
+      replace(emptyNote, 'No trace matches these filters. ',
+        h('button', { type: 'button', onclick: () => clearButton.click() }, 'clear filters'));
+    } else if (kind === 'none') {
+      replace(emptyNote, h('p', null, 'No traces yet. They appear here as soon as spans arrive.'));
+      if (endpoints) {
+        emptyNote.append(h('p', null, 'Send OTLP to ', h('code', null, `${endpoints.otlpHttp}/v1/traces`), ' (HTTP) or ',
+          h('code', null, endpoints.otlpGrpc), ' (gRPC), for example with:'),
+        h('pre', null, `OTEL_EXPORTER_OTLP_ENDPOINT=${endpoints.otlpHttp}\nOTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`));
+      } else if (!endpointsAsked) {
+        endpointsAsked = true;
+        ctx.about().then((a) => { if (!destroyed) { endpoints = a; drawEmpty(); } }).catch(() => { /* the plain note stays */ });
+      }
+    }
+  }
 
   function markReady() {
     if (ready || destroyed) return;
@@ -392,7 +483,7 @@ export function mount(root, ctx, route) {
     pauseButton.textContent = paused ? 'resume' : 'pause';
     pausedCount.hidden = !paused;
     const n = pendingNew.size;
-    pausedCount.textContent = `${n} new trace${n === 1 ? '' : 's'}`;
+    pausedCount.textContent = `${n}${n >= MAX_PENDING_NEW ? '+' : ''} new trace${n === 1 ? '' : 's'}`;
     root.classList.toggle('is-paused', paused);
   }
 
@@ -423,7 +514,11 @@ export function mount(root, ctx, route) {
     if (document.activeElement instanceof HTMLElement && document.activeElement.closest('button, a')) document.activeElement.blur();
     const i = Math.max(0, Math.min(order.length - 1, index));
     selectedId = order[i].traceId;
-    for (const [id, row] of rows) row.tr.classList.toggle('selected', id === selectedId);
+    for (const [id, row] of rows) {
+      row.selected = id === selectedId;
+      row.tr.classList.toggle('selected', row.selected);
+      row.tr.setAttribute('aria-selected', String(row.selected));
+    }
     const row = rows.get(selectedId);
     if (row) row.tr.scrollIntoView({ block: 'nearest' });
     scatter.draw(order, { selectedId, fromMs: rangeStartMs(filters) });
@@ -432,7 +527,7 @@ export function mount(root, ctx, route) {
   tbody.addEventListener('click', (event) => {
     if (event.defaultPrevented || event.target.closest('a')) return;
     if (window.getSelection && String(window.getSelection()).length > 0) return; // selecting text
-    const tr = event.target.closest('tr[data-trace-id]');
+    const tr = event.target.closest('[data-trace-id]');
     if (tr) ctx.navigate(`/traces/${tr.dataset.traceId}`);
   });
 
@@ -444,6 +539,8 @@ export function mount(root, ctx, route) {
 
   return {
     update(r) {
+      // The entry Back or a link landed on is kept: the next filter edit adds its own.
+      lastPushAt = 0;
       const next = filtersFromParams(r.params);
       const nextPaused = r.params.get('paused') === '1';
       if (JSON.stringify(next) !== JSON.stringify(filters)) {
@@ -458,21 +555,32 @@ export function mount(root, ctx, route) {
       if (delta.truncated) return; // refresh() re-queries
       const summaries = delta.traces || [];
       if (!summaries.length) return;
+      noticeServices(summaries);
       if (paused) {
         const now = Date.now();
         for (const t of summaries) {
           const verdict = matchSummary(filters, t, now);
           if (verdict === false) continue;
-          pending.set(t.traceId, t);
+          if (!pendingRequery) pending.set(t.traceId, t);
           if (!shown.has(t.traceId)) {
-            pendingNew.add(t.traceId);
+            if (pendingNew.size < MAX_PENDING_NEW) pendingNew.add(t.traceId);
             if (verdict === 'unknown') pendingRequery = true;
           }
         }
+        // A long pause must not grow memory without bound: the resume then re-queries, which
+        // gives the same list as merging everything kept would.
+        if (pending.size > MAX_PENDING) pendingRequery = true;
+        if (pendingRequery) pending.clear();
         drawPause();
         return;
       }
-      if (querying) { heldDeltas.push(delta); return; }
+      if (querying) {
+        // A slow query must not hold an unbounded backlog: past a few deltas, the answer is
+        // followed by one more query instead.
+        if (heldDeltas.length < 20) heldDeltas.push(delta);
+        else pendingRequeryAfterQuery = true;
+        return;
+      }
       merge(summaries);
       draw();
     },
@@ -489,6 +597,12 @@ export function mount(root, ctx, route) {
           if (event.target instanceof Element && event.target.closest('a, button')) break; // acts on its own
           if (selectedId) { event.preventDefault(); ctx.navigate(`/traces/${selectedId}`); } break;
         case 'p': event.preventDefault(); setPaused(!paused); break;
+        case 'Escape':
+          if (selectedId) {
+            selectedId = null;
+            draw();
+          }
+          break;
         default: break;
       }
     },

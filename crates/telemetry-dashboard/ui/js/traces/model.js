@@ -29,8 +29,11 @@ export function buildModel(trace) {
   const nodes = [];
   let t0 = Infinity;
   let t1 = -Infinity;
+  let duplicates = 0;
   for (const span of spans) {
-    if (byId.has(span.spanId)) continue; // a duplicate id: the first one wins
+    // A repeated span id (a sender that retried, or broken ids): the first one wins, since
+    // children name their parent by id; the page says how many were left out.
+    if (byId.has(span.spanId)) { duplicates += 1; continue; }
     const node = {
       span, id: span.spanId, parent: null, children: [], depth: 0, orphan: false,
       descendants: 0, offsetMs: 0, order: 0, logs: [], haystack: null,
@@ -98,7 +101,7 @@ export function buildModel(trace) {
     const node = log.spanId ? byId.get(log.spanId) : undefined;
     if (node) node.logs.push(log);
   }
-  return { trace, nodes: preorder, roots, byId, t0, totalMs: Math.max(0, t1 - t0) };
+  return { trace, nodes: preorder, roots, byId, t0, totalMs: Math.max(0, t1 - t0), duplicates };
 }
 
 /** The rows shown: the pre-order walk, skipping below collapsed spans. O(n). */
@@ -118,16 +121,23 @@ export function visibleRows(model, collapsed) {
 function haystackOf(node) {
   if (node.haystack === null) {
     const s = node.span;
-    const parts = [s.name, s.service, s.spanId];
-    for (const [k, v] of Object.entries(s.attributes || {})) {
-      parts.push(k, typeof v === 'string' ? v : JSON.stringify(v));
+    const parts = [s.name, s.service, s.spanId, s.status && s.status.message];
+    const addAttributes = (attributes) => {
+      for (const [k, v] of Object.entries(attributes || {})) parts.push(k, typeof v === 'string' ? v : JSON.stringify(v));
+    };
+    addAttributes(s.attributes);
+    // Events hold the exception messages and the like a search is often after.
+    for (const ev of s.events || []) {
+      parts.push(ev.name);
+      addAttributes(ev.attributes);
     }
     node.haystack = parts.join('\n').toLowerCase();
   }
   return node.haystack;
 }
 
-/** The spans matching a search text (name, service, span id, attribute keys and values), in tree order. */
+/** The spans matching a search text (name, service, span id, status message, attribute keys
+ *  and values, event names and attributes), in tree order. */
 export function searchSpans(model, text) {
   const needle = text.trim().toLowerCase();
   if (!needle) return [];

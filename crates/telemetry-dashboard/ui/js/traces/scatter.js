@@ -2,8 +2,7 @@
 // start time, y the duration (log scale when durations span more than 20x), errors in red.
 // A small hand-drawn SVG; colors come from CSS classes so both themes work.
 
-import { h, s, clear, fmtTime } from '../dom.js';
-import { fmtDuration } from '../dom.js';
+import { h, s, clear, fmtTime, fmtDuration } from '../dom.js';
 
 const HEIGHT = 170;
 const PAD = { left: 56, right: 12, top: 10, bottom: 22 };
@@ -33,6 +32,12 @@ export function createScatter(container, onOpen) {
   const empty = h('div', { class: 'scatter-empty muted', hidden: true }, 'No traces to plot.');
   container.append(svg, tip, empty);
   let last = null;
+  const dots = s('g', { class: 'scatter-dots' });
+  const dotOf = new Map(); // trace id -> circle
+
+  function setIfChanged(el, name, value) {
+    if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+  }
 
   function label(t) {
     return `${t.rootService} · ${t.rootName} — ${fmtDuration(t.durationMs)}${t.errorCount > 0 ? ` · ${t.errorCount} error${t.errorCount > 1 ? 's' : ''}` : ''}`;
@@ -53,9 +58,13 @@ export function createScatter(container, onOpen) {
     const width = Math.max(200, drawnWidth || 600);
     svg.setAttribute('width', width);
     svg.setAttribute('viewBox', `0 0 ${width} ${HEIGHT}`);
-    clear(svg);
+    clear(svg); // the axis is rebuilt; the dots group is put back below
     empty.hidden = traces.length > 0;
-    if (traces.length === 0) return;
+    if (traces.length === 0) {
+      dotOf.clear();
+      clear(dots);
+      return;
+    }
     const plotW = width - PAD.left - PAD.right;
     const plotH = HEIGHT - PAD.top - PAD.bottom;
 
@@ -116,26 +125,39 @@ export function createScatter(container, onOpen) {
       // A label that would be cut at the right edge is left out (its grid line stays).
       if (x < width - 28) axis.append(s('text', { x, y: HEIGHT - 6, 'text-anchor': 'middle' }, timeLabel(v, tStep)));
     }
-    axis.append(s('text', { x: 4, y: PAD.top + 8, class: 'scatter-unit' }, log ? 'log' : ''));
+    // Bottom left, under the duration labels and left of the time labels, where it overlaps neither.
+    if (log) axis.append(s('text', { x: 4, y: HEIGHT - 6, class: 'scatter-unit' }, 'log'));
     svg.append(axis);
 
-    const dots = s('g', { class: 'scatter-dots' });
+    // The dots are kept per trace and only moved: at live rates the plot is redrawn a few
+    // times a second with hundreds of dots, and recreating them all is most of that cost.
+    const seen = new Set();
     let selected = null;
+    let prev = null;
     // Oldest first, so the newest dots are drawn on top.
     for (let i = traces.length - 1; i >= 0; i -= 1) {
       const t = traces[i];
-      const dot = s('circle', {
-        cx: xOf(t.startMs).toFixed(1), cy: yOf(Math.max(t.durationMs, 1e-6)).toFixed(1), r: 4,
-        class: ['scatter-dot', t.errorCount > 0 && 'error'],
-        'data-trace': t.traceId, 'aria-label': label(t),
-      });
-      if (t.traceId === selectedId) selected = dot;
-      dots.append(dot);
+      seen.add(t.traceId);
+      let dot = dotOf.get(t.traceId);
+      if (!dot) {
+        dot = s('circle', { r: 4, 'data-trace': t.traceId });
+        dotOf.set(t.traceId, dot);
+      }
+      setIfChanged(dot, 'cx', xOf(t.startMs).toFixed(1));
+      setIfChanged(dot, 'cy', yOf(Math.max(t.durationMs, 1e-6)).toFixed(1));
+      setIfChanged(dot, 'class', `scatter-dot${t.errorCount > 0 ? ' error' : ''}${t.traceId === selectedId ? ' selected' : ''}`);
+      setIfChanged(dot, 'aria-label', label(t));
+      if (t.traceId === selectedId) { selected = dot; continue; }
+      // Only dots out of place move, so a steady plot costs no DOM writes.
+      const want = prev ? prev.nextSibling : dots.firstChild;
+      if (want !== dot) dots.insertBefore(dot, want);
+      prev = dot;
     }
-    if (selected) {
-      selected.classList.add('selected');
-      dots.append(selected);
+    for (const [id, dot] of dotOf) {
+      if (!seen.has(id)) { dot.remove(); dotOf.delete(id); }
     }
+    // The selected dot goes last, on top of the others.
+    if (selected && dots.lastChild !== selected) dots.appendChild(selected);
     svg.append(dots);
   }
 

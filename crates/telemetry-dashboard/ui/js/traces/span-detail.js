@@ -1,8 +1,12 @@
 // The detail panel of one span: everything the API tells about it, its links to other
 // traces, and its log records.
 
-import { h, fmtTime, fmtValue, attributeTable, severityClass, severityName } from '../dom.js';
-import { fmtDuration as fmtDur } from '../dom.js';
+import { h, fmtTime, fmtValue, attributeTable, severityClass, severityName, fmtDuration as fmtDur } from '../dom.js';
+
+/** An offset with its sign: `+1.2 ms`, `−300 µs` (clock skew puts events before their span). */
+function offset(ms) {
+  return ms < 0 ? `−${fmtDur(-ms)}` : `+${fmtDur(ms)}`;
+}
 
 function section(title, ...body) {
   return h('section', { class: 'sd-section' }, h('h3', null, title), ...body);
@@ -11,6 +15,25 @@ function section(title, ...body) {
 function kv(pairs) {
   return h('table', { class: 'kv' }, h('tbody', null, pairs.filter(Boolean).map(([k, v]) =>
     h('tr', null, h('th', { scope: 'row' }, k), h('td', null, v)))));
+}
+
+/** `a − b` of two unix-nanosecond strings, in ms; NaN when either is not an integer. */
+function nanosMinus(a, b) {
+  try {
+    return Number(BigInt(a) - BigInt(b)) / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+function eventOffsets(ev, span, model) {
+  const at = Number(ev.timeUnixNano) / 1e6;
+  if (!Number.isFinite(at)) return '';
+  // From the nanosecond strings: a unix time in milliseconds (about 1.7e12) keeps only about
+  // 0.2 µs of precision, which would show an event at the span's start as "+238 ns".
+  const exact = nanosMinus(ev.timeUnixNano, span.startTimeUnixNano);
+  const intoSpan = Number.isFinite(exact) ? exact : at - span.startMs;
+  return `${offset(at - model.t0)} from trace start, ${offset(intoSpan)} into the span`;
 }
 
 /** The panel's content for `node` of `model`; `onClose` closes it, `onSelectSpan(id)` selects a span of this trace. */
@@ -49,7 +72,7 @@ export function spanDetail(node, model, { onClose, onSelectSpan }) {
       ['parent', parentCell],
       span.parentIsRemote ? ['parent is remote', 'yes'] : null,
       ['kind', span.kind],
-      ['start', `${fmtTime(span.startMs)} (+${fmtDur(node.offsetMs)})`],
+      ['start', `${fmtTime(span.startMs)} (${offset(node.offsetMs)} from trace start)`],
       ['duration', fmtDur(span.durationMs)],
       ['status', h('span', { class: status.code === 'error' ? 'error-mark' : status.code === 'ok' ? 'status-ok' : 'muted' }, status.code)],
       status.message ? ['status message', status.message] : null,
@@ -59,11 +82,12 @@ export function spanDetail(node, model, { onClose, onSelectSpan }) {
     section(`Events (${events.length})`, events.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ul', { class: 'sd-list' },
       events.map((ev) => h('li', null,
         h('div', null, h('strong', null, ev.name), ' ',
-          h('span', { class: 'muted' }, `+${fmtDur(Number(ev.timeUnixNano) / 1e6 - model.t0)} from trace start, +${fmtDur(Number(ev.timeUnixNano) / 1e6 - span.startMs)} into span`)),
+          h('span', { class: 'muted' }, eventOffsets(ev, span, model))),
         Object.keys(ev.attributes || {}).length ? attributeTable(ev.attributes) : null)))),
     section(`Links (${links.length})`, links.length === 0 ? h('p', { class: 'muted' }, 'none') : h('ul', { class: 'sd-list' },
       links.map((l) => h('li', null,
         h('a', { href: `/traces/${l.traceId}?span=${l.spanId}`, class: 'mono', 'data-testid': 'span-link' }, `${l.traceId} / ${l.spanId}`),
+        l.traceId === traceId ? h('span', { class: 'muted' }, ' (this trace', model.byId.has(l.spanId) ? `: ${model.byId.get(l.spanId).span.name})` : ')') : null,
         Object.keys(l.attributes || {}).length ? attributeTable(l.attributes) : null)))),
     section(`Logs (${logs.length})`,
       logs.length === 0 ? h('p', { class: 'muted' }, 'none in this trace') : h('ul', { class: 'sd-list sd-logs' },

@@ -2,8 +2,7 @@
 // at a fixed height inside a spacer as tall as every row together, so a 10,000-span trace
 // costs the same to draw and scroll as a 20-span one.
 
-import { h, clear, serviceColor, severityClass, severityName } from '../dom.js';
-import { fmtDuration as fmtDur } from '../dom.js';
+import { h, clear, serviceColor, severityClass, severityName, fmtDuration as fmtDur } from '../dom.js';
 
 export const ROW_H = 24;
 const OVERSCAN = 12;
@@ -31,10 +30,12 @@ const pct = (v) => `${Math.max(0, Math.min(100, v)).toFixed(3)}%`;
  */
 export function createWaterfall(container, handlers) {
   const axis = h('div', { class: 'wf-axis' });
-  const head = h('div', { class: 'wf-head' }, h('div', { class: 'wf-name-head' }, 'span'), axis);
+  const head = h('div', { class: 'wf-head', 'aria-hidden': 'true' }, h('div', { class: 'wf-name-head' }, 'span'), axis);
   const grid = h('div', { class: 'wf-grid', 'aria-hidden': 'true' });
-  const spacer = h('div', { class: 'wf-body', role: 'tree', 'aria-label': 'Spans' }, grid);
-  const scroller = h('div', { class: 'wf-scroll', tabindex: '-1' }, head, spacer);
+  const spacer = h('div', { class: 'wf-body', role: 'none' }, grid);
+  // The tree itself takes the focus (Tab reaches it) and points at the selected row with
+  // aria-activedescendant: rows come and go as they scroll, so they cannot hold the focus.
+  const scroller = h('div', { class: 'wf-scroll', tabindex: '0', role: 'tree', 'aria-label': 'Spans (j / k to move, ← / → to collapse or expand)' }, head, spacer);
   container.append(scroller);
 
   let model = null;
@@ -83,8 +84,9 @@ export function createWaterfall(container, handlers) {
     const name = h('div', { class: 'wf-name' },
       toggle,
       h('span', { class: 'wf-swatch', style: { background: color } }),
-      h('span', { class: 'wf-svc' }, span.service),
-      h('span', { class: 'wf-span-name' }, span.name),
+      // Titles carry the full text of names cut short by the column.
+      h('span', { class: 'wf-svc', title: span.service }, span.service),
+      h('span', { class: 'wf-span-name', title: span.name }, span.name),
       span.kind && span.kind !== 'internal' ? h('span', { class: `kind-badge kind-${span.kind}` }, span.kind) : null,
       isError ? h('span', { class: 'error-mark', title: span.status.message || 'status error' }, '●') : null,
       node.orphan ? h('span', { class: 'orphan-mark', title: `parent ${span.parentSpanId} is not in this trace` }, 'orphan') : null,
@@ -94,9 +96,14 @@ export function createWaterfall(container, handlers) {
     name.style.paddingLeft = `min(${Math.min(node.depth, DEEP) * INDENT + 4}px, 30%)`;
     if (node.depth > DEEP) name.prepend(h('span', { class: 'wf-depth', title: `depth ${node.depth}` }, String(node.depth)));
 
+    // A trace with no extent (one span of 0 ms) has nothing to scale by: its bars are the
+    // minimum-width mark at 0, not a full-width bar claiming a duration.
     const left = total > 0 ? (node.offsetMs / total) * 100 : 0;
-    const width = total > 0 ? (Math.max(0, span.durationMs) / total) * 100 : 100;
-    const bar = h('div', { class: ['wf-bar', isError && 'error'], style: { background: color } });
+    const width = total > 0 ? (Math.max(0, span.durationMs) / total) * 100 : 0;
+    const bar = h('div', {
+      class: ['wf-bar', isError && 'error'], style: { background: color },
+      title: `${span.service} · ${span.name}: ${fmtDur(span.durationMs)} at +${fmtDur(node.offsetMs)}${isError && span.status.message ? ` · ${span.status.message}` : ''}`,
+    });
     bar.style.left = pct(left);
     bar.style.width = pct(Math.min(width, 100 - left));
     const dur = h('span', { class: 'wf-dur' }, fmtDur(span.durationMs));
@@ -131,6 +138,7 @@ export function createWaterfall(container, handlers) {
     }
 
     const el = h('div', {
+      id: `wf-row-${node.id}`,
       class: ['wf-row', isError && 'error', node.id === state.selectedId && 'selected',
         state.matches.has(node.id) && 'match', node.id === state.currentId && 'current-match'],
       role: 'treeitem', 'aria-level': node.depth + 1, 'aria-selected': String(node.id === state.selectedId),
@@ -168,6 +176,9 @@ export function createWaterfall(container, handlers) {
     }
     if (before.firstChild) spacer.insertBefore(before, live.get(lo));
     spacer.append(after);
+    const selectedRow = state.selectedId ? document.getElementById(`wf-row-${state.selectedId}`) : null;
+    if (selectedRow && scroller.contains(selectedRow)) scroller.setAttribute('aria-activedescendant', selectedRow.id);
+    else scroller.removeAttribute('aria-activedescendant');
   }
 
   function schedule() {
