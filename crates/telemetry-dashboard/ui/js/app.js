@@ -176,7 +176,7 @@ function initialTheme() {
 const SHORTCUTS = [
   ['g o', 'Overview'], ['g t', 'Traces'], ['g m', 'Metrics'], ['g l', 'Logs'],
   ['/', 'Focus the search or filter box'], ['d', 'Switch light and dark theme'],
-  ['p', 'Pause or resume live updates (traces, logs)'], ['j / k', 'Next / previous row'],
+  ['p', 'Pause or resume live updates (traces, logs, metrics)'], ['j / k', 'Next / previous row'],
   ['Enter', 'Open the selected row'], ['n / N', 'Next / previous search match (trace)'],
   ['← / →', 'Collapse / expand the selected span (trace)'], ['Esc', 'Close the panel, leave a box'], ['?', 'This help'],
 ];

@@ -31,6 +31,20 @@ export function fmtClock(ms) {
   return `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
 }
 
+// A time-axis label: seconds only when ticks fall between minutes, and the local date on the
+// first tick of each day when the axis spans several days (else 00:00 reads as a restart).
+function fmtTick(ms, step, prevMs, multiDay) {
+  const d = new Date(ms);
+  const clock = step % 60000 === 0
+    ? `${pad2(d.getHours())}:${pad2(d.getMinutes())}`
+    : fmtClock(ms);
+  if (!multiDay) return clock;
+  const newDay = prevMs === null || new Date(prevMs).toDateString() !== d.toDateString();
+  if (!newDay) return clock;
+  const date = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+  return step >= 86400000 ? date : `${date} ${clock}`;
+}
+
 // Short numbers for axis labels: 1.2k, 3.4M; the tooltip uses the full fmtNumber.
 function compact(v) {
   const a = Math.abs(v);
@@ -68,10 +82,12 @@ export function fmtUnit(v, unit, short = false) {
   if (v === null || v === undefined || !Number.isFinite(v)) return '–';
   switch (unit) {
     case 'ms': return fmtDur(v);
-    case 's': return fmtDur(v * 1000);
+    // fmtDuration's zero is `0 ms`; on a seconds axis `0 s` reads as the unit it is.
+    case 's': return v === 0 ? '0 s' : fmtDur(v * 1000);
     case 'us': return fmtDur(v / 1000);
     case 'ns': return fmtDur(v / 1e6);
-    case 'By': return fmtBytes(v);
+    // fmtBytes only scales positive counts; an up-down counter of bytes can go below zero.
+    case 'By': return v < 0 ? `-${fmtBytes(-v)}` : fmtBytes(v);
     case '%': return `${short ? compact(v) : fmtNumber(v)} %`;
     default: {
       const suffix = unitSuffix(unit);
@@ -118,8 +134,10 @@ const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 720
   .map((sec) => sec * 1000);
 
 function timeTicks(t0, t1, width) {
-  const want = Math.max(2, Math.floor(width / 90));
   const span = t1 - t0;
+  // A label with a date is twice as wide: fewer ticks when the axis spans days.
+  const multiDay = new Date(t0).toDateString() !== new Date(t1).toDateString() && span > 6 * 3600000;
+  const want = Math.max(2, Math.floor(width / (multiDay ? 150 : 90)));
   let step = TIME_STEPS.find((st) => span / st <= want) || Math.ceil(span / want / 86400000) * 86400000;
   if (span < 1000) step = niceStep(span, want);
   // Align to local wall-clock boundaries: minutes and hours should land on :00.
@@ -127,7 +145,7 @@ function timeTicks(t0, t1, width) {
   const first = Math.ceil((t0 - offset) / step) * step + offset;
   const out = [];
   for (let t = first; t <= t1 && out.length < 60; t += step) out.push(t);
-  return out;
+  return { ticks: out, step, multiDay };
 }
 
 function median(values) {
@@ -156,6 +174,19 @@ function finite(v) {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
+// The points with a finite time and value. A point whose value is missing (null, NaN or an
+// infinity: JSON turns the last two into null) is a gap, as in Grafana: the point before it
+// gets `gapAfter`, so the line breaks there instead of bridging the missing reading.
+function drawablePoints(points) {
+  const out = [];
+  for (const p of points || []) {
+    if (!p || !finite(p.t)) continue;
+    if (finite(p.v)) out.push(p);
+    else if (out.length && !out[out.length - 1].gapAfter) out[out.length - 1] = { ...out[out.length - 1], gapAfter: true };
+  }
+  return out;
+}
+
 function r1(v) {
   return Math.round(v * 10) / 10;
 }
@@ -182,8 +213,10 @@ function nearestIndex(arr, x, key) {
  * (options given to update merge into the current ones).
  *
  * line/area/bar data: `{series: [{id, name, color?, dash? (stroke-dasharray), points: [{t (unix ms), v}]}],
+ *   (a point with v null/NaN/±Infinity is a gap: the line breaks there)
  *   markers?: [{t, v, traceId, spanId, title?, seriesId?}], xRange?: [t0, t1], unit?, step? (ms)}`
- *   Bars: one group per distinct t, series side by side (or `options.stacked`).
+ *   Bars: one group per distinct t, series side by side (or `options.stacked`, or stacked
+ *   anyway when side-by-side bars would be under 2 px wide).
  *   A line breaks where more than 2 buckets in a row are missing (points over 3.5 steps apart;
  *   step: the larger of data.step and the median spacing of the points).
  * stat data: `{value: number|null, unit?, label?, series?: [{points}]}` (sparkline of series[0]).
@@ -193,7 +226,8 @@ function nearestIndex(arr, x, key) {
  * options: `{height? (px, default 220), hidden?: Set<seriesId>, onMarker?(marker), yMin?,
  *   formatValue?(v, short) -> string (short: for an axis label), yLog? (line/area: log value axis), stacked? (bar), legend? (a small static legend below),
  *   svgTestId? (a data-testid for the svg), maxMarkers? (default 600), markerSpacing? (px,
- *   default 10: one marker per cell of that size)}`
+ *   default 10: one marker per cell of that size), markerTitle?(marker) -> string (the dot's
+ *   tooltip, asked only for the dots drawn)}`
  *
  * DOM: root `[data-testid=chart][data-chart=<type>]`; each visible series is one
  * `path[data-series-id]` (hidden series have none); markers are
@@ -284,9 +318,13 @@ class SvgChart {
     this.xAxisG = s('g', { class: 'chart-axis chart-axis-x' });
     this.yAxisG = s('g', { class: 'chart-axis chart-axis-y' });
     this.plotG = s('g', { class: 'chart-plot', 'clip-path': `url(#${this.clipId})` });
-    this.cross = s('line', { class: 'chart-crosshair', visibility: 'hidden' });
+    // The crosshair and the tooltip are HTML layers above the svg, moved by transform: a
+    // pointer move then only recomposites, where a line inside the svg had the whole chart
+    // (hundreds of dashed segments and dots) rasterized again on every move.
+    this.cross = h('div', { class: 'chart-crosshair' });
+    this.cross.hidden = true;
     this.markerG = s('g', { class: 'chart-markers' });
-    this.svg.append(this.gridG, this.xAxisG, this.yAxisG, this.plotG, this.cross, this.markerG);
+    this.svg.append(this.gridG, this.xAxisG, this.yAxisG, this.plotG, this.markerG);
     this.seriesPaths = new Map(); // series id -> {line, fill}
     this.heatPaths = [];
     this.markerPool = [];
@@ -297,7 +335,7 @@ class SvgChart {
     this.empty.hidden = true;
     this.legend = h('div', { class: 'chart-legend' });
     this.root = h('div', { class: `chart chart-${type}`, 'data-testid': 'chart', 'data-chart': type },
-      this.svg, this.empty, this.tooltip, this.legend);
+      this.svg, this.cross, this.empty, this.tooltip, this.legend);
     clear(container).appendChild(this.root);
 
     // The last pointer position, so a redraw under a resting pointer keeps its tooltip.
@@ -373,7 +411,7 @@ class SvgChart {
     const visible = this.visibleSeries();
     const seriesList = visible.map((v) => ({
       ...v,
-      points: (v.series.points || []).filter((p) => finite(p.t) && finite(p.v)),
+      points: drawablePoints(v.series.points),
     }));
     const hidden = this.options.hidden;
     const markers = (Array.isArray(this.data.markers) ? this.data.markers : [])
@@ -403,8 +441,16 @@ class SvgChart {
       t1 = mid + halfSpan;
     }
 
+    // Side-by-side bars under 2 px each are unreadable stripes (a dozen series over a 15 min
+    // range): stack them instead. The plot width is estimated before the axis labels exist.
+    let stacked = this.type === 'bar' && !!this.options.stacked;
+    if (this.type === 'bar' && !stacked && seriesList.length > 1 && step > 0) {
+      const slotPx = (step / (t1 - t0)) * Math.max(1, width - 100);
+      stacked = (slotPx * 0.8) / seriesList.length < 2;
+    }
+    this.stacked = stacked;
+
     // y domain
-    const stacked = this.type === 'bar' && this.options.stacked;
     let v0 = Infinity;
     let v1 = -Infinity;
     if (stacked) {
@@ -457,7 +503,11 @@ class SvgChart {
         if (v1 <= v0) v1 = v0 * 10;
       }
     }
-    let yTicks = log ? logTicks(v0, v1) : linearTicks(v0, v1, Math.max(2, Math.floor((height - MARGIN.top - MARGIN.bottom) / 40)));
+    // Byte axes step in powers of 1024 (256 KiB, 512 KiB, 1 MiB), not 977 KiB from a decimal step.
+    const tickScale = this.data.unit === 'By' ? 1024 ** Math.max(0, Math.floor(Math.log(Math.max(Math.abs(v0), Math.abs(v1), 1)) / Math.log(1024))) : 1;
+    let yTicks = log
+      ? logTicks(v0, v1)
+      : linearTicks(v0 / tickScale, v1 / tickScale, Math.max(2, Math.floor((height - MARGIN.top - MARGIN.bottom) / 40))).map((v) => v * tickScale);
     // Extend the domain to the outer nice ticks so the top gridline frames the data.
     const tickStep = !log && yTicks.length > 1 ? yTicks[1] - yTicks[0] : 0;
     if (tickStep > 0) {
@@ -539,7 +589,11 @@ class SvgChart {
       let runStart = -1;
       let prevT = -Infinity;
       let runXs = [];
+      let runY = 0;
       const closeRun = () => {
+        // A run of one point draws no segment: a small ring (two arcs) marks it, so a single
+        // reading or an isolated point between gaps stays visible.
+        if (runStart >= 0 && runXs.length === 1) d += `M${r1(runXs[0] - 2.5)} ${runY}a2.5 2.5 0 1 0 5 0a2.5 2.5 0 1 0 -5 0`;
         if (runStart >= 0 && entry.fill && runXs.length > 0) {
           fillD += `L${runXs[runXs.length - 1]} ${r1(baseY)}L${runXs[0]} ${r1(baseY)}Z`;
         }
@@ -554,17 +608,21 @@ class SvgChart {
         const y = r1(L.y(p.v));
         if (runStart < 0 || p.t - prevT > gapLimit) {
           closeRun();
-          // A lone point would draw nothing: a zero-length segment with a round cap shows a dot.
-          d += `M${x} ${y}l0 0`;
+          d += `M${x} ${y}`;
           if (entry.fill) fillD += `M${x} ${y}`;
           runStart = p.t;
           runXs = [x];
+          runY = y;
         } else {
           d += `L${x} ${y}`;
           if (entry.fill) fillD += `L${x} ${y}`;
           runXs.push(x);
         }
         prevT = p.t;
+        if (p.gapAfter) {
+          closeRun();
+          runStart = -1;
+        }
       }
       closeRun();
       entry.line.setAttribute('d', d);
@@ -588,7 +646,7 @@ class SvgChart {
   barGeometry(seriesList, L, step) {
     const slot = step > 0 ? Math.abs(L.x(step) - L.x(0)) : (L.right - L.left) / 10;
     const groupWidth = Math.max(1, slot * 0.8);
-    const stacked = !!this.options.stacked;
+    const stacked = this.stacked;
     const n = Math.max(1, seriesList.length);
     const barWidth = stacked ? groupWidth : Math.max(0.5, groupWidth / n);
     return { groupWidth, barWidth, stacked };
@@ -616,10 +674,11 @@ class SvgChart {
   }
 
   drawFrame(L, yTicks, labels, width) {
+    // Vertical slack: a line or a lone point's ring on the top or bottom value is drawn whole.
     this.clipRect.setAttribute('x', L.left);
-    this.clipRect.setAttribute('y', L.top - 2);
+    this.clipRect.setAttribute('y', L.top - 5);
     this.clipRect.setAttribute('width', Math.max(0, L.right - L.left));
-    this.clipRect.setAttribute('height', Math.max(0, L.bottom - L.top + 4));
+    this.clipRect.setAttribute('height', Math.max(0, L.bottom - L.top + 10));
     const grid = [];
     const yAxis = [];
     yTicks.forEach((v, i) => {
@@ -628,12 +687,14 @@ class SvgChart {
       yAxis.push(s('text', { x: L.left - 6, y, dy: '0.32em', 'text-anchor': 'end' }, labels[i]));
     });
     const xAxis = [s('line', { class: 'chart-baseline', x1: L.left, x2: L.right, y1: L.bottom, y2: L.bottom })];
-    const ticks = timeTicks(L.t0, L.t1, L.right - L.left);
+    const { ticks, step, multiDay } = timeTicks(L.t0, L.t1, L.right - L.left);
+    let prev = null;
     for (const t of ticks) {
       const x = r1(L.x(t));
       grid.push(s('line', { class: 'chart-grid-v', x1: x, x2: x, y1: L.top, y2: L.bottom }));
       const anchor = x < L.left + 30 ? 'start' : x > width - 30 ? 'end' : 'middle';
-      xAxis.push(s('text', { x, y: L.bottom + 16, 'text-anchor': anchor }, fmtClock(t)));
+      xAxis.push(s('text', { x, y: L.bottom + 16, 'text-anchor': anchor }, fmtTick(t, step, prev, multiDay)));
+      prev = t;
     }
     this.gridG.replaceChildren(...grid);
     this.yAxisG.replaceChildren(...yAxis);
@@ -647,6 +708,8 @@ class SvgChart {
     // (default 10 px), so a dense range stays readable and the node count bounded.
     const cells = new Set();
     const cellSize = this.options.markerSpacing || 10;
+    const oldTitles = this.markerTitles || new Map();
+    const titles = new Map();
     for (const m of markers) {
       if (n >= max) break;
       if (m.t < L.t0 || m.t > L.t1) continue;
@@ -674,13 +737,27 @@ class SvgChart {
       c.setAttribute('stroke', (m.seriesId !== undefined && colorOf.get(String(m.seriesId))) || 'currentColor');
       if (m.traceId) c.setAttribute('data-trace-id', m.traceId); else c.removeAttribute('data-trace-id');
       if (m.spanId) c.setAttribute('data-span-id', m.spanId); else c.removeAttribute('data-span-id');
-      c.firstChild.textContent = m.title || `${this.fmt(m.v)} at ${fmtClock(m.t)}${m.traceId ? ` · trace ${m.traceId}` : ''}`;
+      // Titles are made for the dots drawn only (a few hundred of thousands of exemplars), and
+      // only when the dot shows another exemplar: number formatting was the costliest part of
+      // a live redraw.
+      // The cache is by exemplar, not by dot: as the window slides, every pooled dot moves on
+      // to the next exemplar.
+      const titleKey = `${m.traceId}|${m.spanId}|${m.t}|${m.v}|${m.title || ''}`;
+      let title = oldTitles.get(titleKey);
+      if (title === undefined) {
+        title = m.title || (this.options.markerTitle
+          ? this.options.markerTitle(m)
+          : `${this.fmt(m.v)} at ${fmtClock(m.t)}${m.traceId ? ` · trace ${m.traceId}` : ''}`);
+      }
+      titles.set(titleKey, title);
+      if (c.firstChild.textContent !== title) c.firstChild.textContent = title;
       if (c.parentNode !== this.markerG) this.markerG.appendChild(c);
       n += 1;
     }
     for (let i = n; i < this.markerPool.length; i += 1) {
       if (this.markerPool[i].parentNode) this.markerPool[i].remove();
     }
+    this.markerTitles = titles;
   }
 
   // ---- heatmap ------------------------------------------------------------------------
@@ -726,7 +803,10 @@ class SvgChart {
     const hasData = maxCount > 0 && finite(minB);
     if (!hasData) { minB = 0; maxB = 1; minPos = 1; }
     const posMax = Math.max(maxB, minPos);
-    const log = hasData && finite(minPos) && posMax / minPos > 100;
+    // Bucket bounds grow geometrically (exponential histograms always, explicit ones usually:
+    // 5, 10, 25, 50 … 10000): from 20x on, a linear axis squeezes the busy low buckets into
+    // a few pixels under one tall tail bucket.
+    const log = hasData && finite(minPos) && posMax / minPos >= 20;
     let v0;
     let v1;
     if (log) {
@@ -844,20 +924,18 @@ class SvgChart {
       return;
     }
     if (crossX !== null) {
-      this.cross.setAttribute('x1', r1(crossX));
-      this.cross.setAttribute('x2', r1(crossX));
-      this.cross.setAttribute('y1', L.top);
-      this.cross.setAttribute('y2', L.bottom);
-      this.cross.setAttribute('visibility', 'visible');
+      this.cross.style.top = `${L.top}px`;
+      this.cross.style.height = `${L.bottom - L.top}px`;
+      this.cross.style.transform = `translateX(${Math.round(crossX)}px)`;
+      this.cross.hidden = false;
     } else {
-      this.cross.setAttribute('visibility', 'hidden');
+      this.cross.hidden = true;
     }
     this.tooltip.replaceChildren(...rows);
     this.tooltip.hidden = false;
     const tipW = this.tooltip.offsetWidth;
     const left = x + 14 + tipW > rect.width ? Math.max(0, x - 14 - tipW) : x + 14;
-    this.tooltip.style.left = `${Math.round(left)}px`;
-    this.tooltip.style.top = `${Math.round(Math.max(0, y - 10))}px`;
+    this.tooltip.style.transform = `translate(${Math.round(left)}px, ${Math.round(Math.max(0, y - 10))}px)`;
   }
 
   seriesRows(t) {
@@ -896,7 +974,7 @@ class SvgChart {
   }
 
   unhover() {
-    this.cross.setAttribute('visibility', 'hidden');
+    this.cross.hidden = true;
     this.tooltip.hidden = true;
   }
 }

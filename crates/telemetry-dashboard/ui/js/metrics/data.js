@@ -1,5 +1,5 @@
 // Pure transforms from /api/metrics/{name}/series answers to chart data (js/charts.js).
-// Kept apart from the page so the arithmetic (rates, cumulative bucket deltas, percentiles)
+// Kept apart from the page so the arithmetic (rates, percentiles, heatmap columns, live merges)
 // reads on its own and has no DOM in it.
 
 import { seriesColor } from '../dom.js';
@@ -10,6 +10,7 @@ export const DEFAULT_RANGE = '15m';
 
 /** Percentile lines of a histogram; p90 needs `p90` or `buckets` in the answer. */
 export const PERCENTILES = ['p50', 'p90', 'p95', 'p99'];
+const QUANTILE = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
 /** The stroke-dasharray of each percentile line (the color is the attribute set's). */
 export const DASH = { p50: null, p90: '7 3', p95: '3 2 1 2', p99: '1.5 2.5' };
 
@@ -75,24 +76,58 @@ export function isHistogram(type) {
   return type === 'histogram' || type === 'exponentialHistogram';
 }
 
-/** Whether a rate view makes sense: a monotonic cumulative sum (a counter). */
+/** Whether a rate view makes sense: a monotonic sum (a counter), cumulative or delta. */
 export function canRate(meta) {
-  return !!meta && meta.type === 'sum' && meta.temporality === 'cumulative' && meta.monotonic === true;
+  return !!meta && meta.type === 'sum' && meta.monotonic === true
+    && (meta.temporality === 'cumulative' || meta.temporality === 'delta');
+}
+
+/**
+ * Per-second rate of delta sums: each bucket's total over the time it covers, which is the
+ * step or, when exports are sparser than the step, the time since the previous bucket with
+ * data (a 10 s export charted at a 1 s step is not a 10x spike followed by nothing). The
+ * first bucket has no previous one: it takes the usual spacing of the series' buckets.
+ */
+export function deltaRatePoints(points, stepMs) {
+  const out = [];
+  const gaps = [];
+  for (let i = 1; i < points.length; i += 1) gaps.push(points[i].t - points[i - 1].t);
+  gaps.sort((a, b) => a - b);
+  const usual = gaps.length ? gaps[Math.floor(gaps.length / 2)] : 0;
+  let prevT = null;
+  for (const p of points) {
+    if (!Number.isFinite(p.v)) {
+      out.push({ t: p.t, v: null, src: p.src });
+      continue;
+    }
+    const span = Math.max(stepMs || 0, prevT === null ? usual : p.t - prevT);
+    out.push({ t: p.t, v: span > 0 ? p.v / (span / 1000) : null, src: p.src });
+    prevT = p.t;
+  }
+  return out;
 }
 
 /**
  * Per-second rate from successive cumulative values; a drop means the counter restarted,
- * so the new value itself is the increase since the restart.
+ * so the new value itself is the increase since the restart. A missing value (null) stays a
+ * gap; the rate after it is taken from the last known value.
  */
 export function ratePoints(points) {
   const out = [];
-  for (let i = 1; i < points.length; i += 1) {
-    const a = points[i - 1];
-    const b = points[i];
-    const dt = (b.t - a.t) / 1000;
-    if (!(dt > 0)) continue;
-    const inc = b.v >= a.v ? b.v - a.v : b.v;
-    out.push({ t: b.t, v: inc / dt, src: b.src });
+  let a = null;
+  for (const b of points) {
+    if (!Number.isFinite(b.v)) {
+      if (a) out.push({ t: b.t, v: null, src: b.src });
+      continue;
+    }
+    if (a) {
+      const dt = (b.t - a.t) / 1000;
+      if (dt > 0) {
+        const inc = b.v >= a.v ? b.v - a.v : b.v;
+        out.push({ t: b.t, v: inc / dt, src: b.src });
+      }
+    }
+    a = b;
   }
   return out;
 }
@@ -143,9 +178,11 @@ export function hasBuckets(answer) {
 }
 
 /**
- * Chart data for the main chart. `state`: {rate, percentiles: [...], colors: Map id->color}.
- * Returns {series, markers, legend: [{id, label, color, last, scope, service}], chartIds:
- * Map seriesId -> [chart series ids]} so the page can hide all lines of one attribute set.
+ * Chart data for the main chart. `state`: {rate, percentiles: [...], stepMs (the answer's
+ * step, for delta rates)}.
+ * Returns {series, markers, legend: [{id, label, color, last, lastLabel (the percentile of
+ * `last`, histograms), scope, service}], chartIds:
+ * Map seriesId -> [chart series ids] (so the page can hide all lines of one attribute set)}.
  */
 export function toChartData(answer, meta, state) {
   const series = answer.series || [];
@@ -161,20 +198,26 @@ export function toChartData(answer, meta, state) {
     const points = (x.points || []).filter((p) => Number.isFinite(p.timeMs));
     const ids = [];
     let last = null;
+    let lastLabel = '';
     if (histogram) {
+      // The API answers what was recorded during each step for both temporalities (it takes
+      // the difference of cumulative points itself), so its percentiles are per step as is.
       for (const pct of state.percentiles) {
         const pts = [];
         for (const p of points) {
           let v = p[pct];
-          // Servers that predate `p90` still send the buckets it can be computed from.
-          if (pct === 'p90' && !Number.isFinite(v) && Array.isArray(p.buckets)) v = quantileOfBuckets(p.buckets, 0.9, p.min, p.max);
+          // A percentile the answer lacks is computed from the buckets when they are there.
+          if (!Number.isFinite(v) && Array.isArray(p.buckets)) v = quantileOfBuckets(p.buckets, QUANTILE[pct], p.min, p.max);
           if (Number.isFinite(v)) pts.push({ t: p.timeMs, v });
         }
         const id = `${x.seriesId}:${pct}`;
         ids.push(id);
         out.push({ id, name: `${label} ${pct}`, color, dash: DASH[pct], points: pts });
         // The legend shows the highest percentile drawn: the tail is what people look for.
-        if (pts.length) last = pts[pts.length - 1].v;
+        if (pts.length) {
+          last = pts[pts.length - 1].v;
+          lastLabel = pct;
+        }
       }
       const markerId = ids[0];
       for (const p of points) {
@@ -189,10 +232,14 @@ export function toChartData(answer, meta, state) {
     } else {
       let pts = [];
       for (const p of points) {
+        // A bucket whose value is null (the server's JSON for NaN and infinities) stays as a
+        // gap in the line rather than being bridged.
         const v = scalarOf(p, meta || answer);
-        if (Number.isFinite(v)) pts.push({ t: p.timeMs, v, src: p });
+        pts.push({ t: p.timeMs, v: Number.isFinite(v) ? v : null, src: p });
       }
-      if (state.rate) pts = ratePoints(pts);
+      if (state.rate) {
+        pts = (meta || answer).temporality === 'delta' ? deltaRatePoints(pts, state.stepMs) : ratePoints(pts);
+      }
       const id = String(x.seriesId);
       ids.push(id);
       // A counter's exemplar value is one increment, not the total: put its dot on the line
@@ -204,56 +251,68 @@ export function toChartData(answer, meta, state) {
         if (!list.length) continue;
         const ex = list.reduce((a, b) => (nsToMs(b.timeUnixNano) > nsToMs(a.timeUnixNano) ? b : a));
         const v = onLine ? q.v : ex.value;
+        // (q.v is null in a gap: the dot has no place on the line.)
         if (!Number.isFinite(v)) continue;
         markers.push({ t: onLine ? q.t : nsToMs(ex.timeUnixNano), v, traceId: ex.traceId, spanId: ex.spanId, seriesId: id, exValue: ex.value, title: '' });
       }
       out.push({ id, name: label, color, points: pts.map(({ t, v }) => ({ t, v })) });
-      last = pts.length ? pts[pts.length - 1].v : null;
+      const finite = pts.filter((q) => Number.isFinite(q.v));
+      last = finite.length ? finite[finite.length - 1].v : null;
     }
     chartIds.set(String(x.seriesId), ids);
-    legend.push({ id: String(x.seriesId), label, color, last, scope: x.scope, service: x.service, attributes: x.attributes });
+    legend.push({ id: String(x.seriesId), label, color, last, lastLabel, scope: x.scope, service: x.service, attributes: x.attributes });
   });
   return { series: out, markers, legend, chartIds };
 }
 
 /**
- * Heatmap columns of the visible series: bucket counts summed per time bucket. Cumulative
- * histograms report running totals, so each column is the difference from the series'
- * previous point (a drop means a restart: the new counts are the increase).
+ * Heatmap columns of the visible series: the bucket counts recorded in each step (the API
+ * answers per-step buckets for both temporalities) summed per time.
  */
-export function toHeatmapColumns(answer, meta, visibleIds) {
-  const cumulative = (meta && meta.temporality) === 'cumulative';
+export function toHeatmapColumns(answer, visibleIds) {
   const byTime = new Map();
   for (const x of answer.series || []) {
     if (!visibleIds.has(String(x.seriesId))) continue;
-    let prev = null;
     for (const p of x.points || []) {
       if (!Array.isArray(p.buckets) || !Number.isFinite(p.timeMs)) continue;
-      const cur = new Map();
-      for (const b of p.buckets) cur.set(`${b.lo}|${b.hi}`, b);
-      let cells;
-      if (cumulative) {
-        if (prev === null) { prev = { cur, count: p.count }; continue; }
-        const reset = Number.isFinite(p.count) && Number.isFinite(prev.count) && p.count < prev.count;
-        cells = [];
-        for (const [key, b] of cur) {
-          const before = reset ? 0 : ((prev.cur.get(key) || {}).count || 0);
-          const inc = b.count - before;
-          if (inc > 0) cells.push({ lo: b.lo, hi: b.hi, count: inc });
-        }
-        prev = { cur, count: p.count };
-      } else {
-        cells = p.buckets.filter((b) => b.count > 0);
-      }
       let col = byTime.get(p.timeMs);
       if (!col) { col = new Map(); byTime.set(p.timeMs, col); }
-      for (const c of cells) {
-        const key = `${c.lo}|${c.hi}`;
+      for (const b of p.buckets) {
+        if (!(b.count > 0)) continue;
+        const key = `${b.lo}|${b.hi}`;
         const acc = col.get(key);
-        if (acc) acc.count += c.count;
-        else col.set(key, { lo: c.lo, hi: c.hi, count: c.count });
+        if (acc) acc.count += b.count;
+        else col.set(key, { lo: b.lo, hi: b.hi, count: b.count });
       }
     }
   }
   return Array.from(byTime, ([t, col]) => ({ t, buckets: Array.from(col.values()) })).sort((a, b) => a.t - b.t);
+}
+
+/**
+ * A cached series answer with the buckets of `tail` (an answer for the same query from
+ * `tailStartMs` on, on the same step grid) put in: cached buckets from `tailStartMs` on are
+ * replaced, new series are appended (existing ones keep their place, hence their color), and
+ * buckets before `rangeStartMs` go, as do series left with none.
+ */
+export function mergeTail(cached, tail, tailStartMs, rangeStartMs) {
+  const byId = new Map();
+  const series = [];
+  for (const x of cached.series || []) {
+    const copy = { ...x, points: (x.points || []).filter((p) => p.timeMs >= rangeStartMs && p.timeMs < tailStartMs) };
+    byId.set(String(x.seriesId), copy);
+    series.push(copy);
+  }
+  for (const x of tail.series || []) {
+    const fresh = (x.points || []).filter((p) => p.timeMs >= tailStartMs);
+    const have = byId.get(String(x.seriesId));
+    if (have) have.points = have.points.concat(fresh);
+    else series.push({ ...x, points: fresh });
+  }
+  return {
+    ...cached,
+    endUnixNano: tail.endUnixNano,
+    truncated: !!(cached.truncated || tail.truncated),
+    series: series.filter((x) => x.points.length > 0),
+  };
 }

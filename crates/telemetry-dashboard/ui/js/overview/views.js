@@ -7,6 +7,7 @@
 
 import { h, replace, clear, errorBox, seriesColor } from '../dom.js';
 import { createChart } from '../charts.js';
+import { deltaRatePoints } from '../metrics/data.js';
 
 const RANGE_MS = 15 * 60 * 1000;
 const STEP = '10s';
@@ -136,8 +137,10 @@ function rateUnit(unit) {
 function ratePoints(s, meta) {
   const out = [];
   if (meta.temporality === 'delta') {
-    for (const p of s.points) if (Number.isFinite(p.sum)) out.push({ t: p.timeMs, v: p.sum / (STEP_MS / 1000) });
-    return out;
+    // A delta point covers the time since the previous export, often longer than a step:
+    // the rate is over the time since the previous bucket with data (as the metrics page).
+    return deltaRatePoints(s.points.map((p) => ({ t: p.timeMs, v: Number.isFinite(p.sum) ? p.sum : null })), STEP_MS)
+      .filter((p) => p.v !== null);
   }
   let prev = null;
   for (const p of s.points) {

@@ -4,19 +4,28 @@
 //
 // The URL is the state: /metrics/<name>?range=15m&service=x&attr=k%3Dv&hide=<id>,…
 // (or only=<id>,…), rate=1 for counters, pct=p50,p99 for histograms, log=1 for a log value
-// axis, chart=area|bar (default line), ex=0 to hide exemplar dots, q=<list filter>.
+// axis, chart=area|bar (default line), ex=0 to hide exemplar dots, paused=1 to stop live
+// reloads, q=<list filter>.
 
 import { h, s, replace, clear, errorBox, fmtNumber, perFrame, debounce } from '../dom.js';
 import { createChart, fmtUnit, fmtClock } from '../charts.js';
 import {
   RANGES, DEFAULT_RANGE, PERCENTILES, DASH, niceStepMs, msToNs, nsToMs, isHistogram, canRate,
-  hasBuckets, hasP90, toChartData, toHeatmapColumns,
+  hasBuckets, hasP90, toChartData, toHeatmapColumns, mergeTail,
 } from '../metrics/data.js';
 
 /** The page title. */
 export const title = 'Metrics';
 
-const SERIES_MIN_INTERVAL_MS = 500;
+// Live reloads: a new bucket appears once per step, so the wait between them grows with the
+// step (1 s at 5 min, 2.5 s at 15 min, 5 s from 1 h on); faster would redraw the same buckets.
+const SERIES_MIN_INTERVAL_MS = 1000;
+const SERIES_MAX_INTERVAL_MS = 5000;
+// Live reloads fetch only the last buckets (at least this far back); the whole range is
+// fetched again this often, so evicted points and late corrections show up too.
+const TAIL_MIN_MS = 10000;
+const FULL_RELOAD_MS = 60000;
+const SLIDE_MS = 10000;
 const LIST_MIN_INTERVAL_MS = 2000;
 const MAX_LEGEND = 300;
 const MAX_SCOPE_PROBES = 100;
@@ -80,6 +89,7 @@ class MetricsPage {
     this.fetchKey = null;
     this.answer = null;
     this.answerKey = null;
+    this.fullAt = -Infinity;
     this.allSpanMs = 0;
     this.name = null;
     this.params = new URLSearchParams();
@@ -93,7 +103,7 @@ class MetricsPage {
     this.filter = h('input', {
       type: 'search', name: 'q', placeholder: 'Filter instruments  /', 'data-search': '',
       'aria-label': 'Filter instruments', class: 'metrics-filter', autocomplete: 'off',
-      oninput: debounce(() => this.setParams({ q: this.filter.value.trim() || null }), 150),
+      oninput: debounce(() => this.setParams({ q: this.filter.value.trim() || null }, false), 150),
     });
     this.listEl = h('nav', { class: 'metrics-list', 'aria-label': 'Instruments', 'data-testid': 'metric-list' });
     this.listNote = h('p', { class: 'muted metrics-list-note' });
@@ -142,6 +152,11 @@ class MetricsPage {
       type: 'button', class: 'metrics-ex', 'aria-pressed': 'true', title: 'Exemplar dots (links to traces)',
       onclick: () => this.setParams({ ex: this.params.get('ex') === '0' ? null : '0' }),
     }, 'exemplars');
+    this.pauseButton = h('button', {
+      type: 'button', class: 'metrics-pause', 'data-testid': 'pause', 'aria-pressed': 'false',
+      title: 'Freeze the chart while you read it (p); data keeps arriving',
+      onclick: () => this.togglePause(),
+    }, 'pause');
     this.logButton = h('button', {
       type: 'button', class: 'metrics-log', 'aria-pressed': 'false', title: 'Logarithmic value axis',
       onclick: () => this.setParams({ log: this.params.get('log') === '1' ? null : '1' }),
@@ -152,7 +167,7 @@ class MetricsPage {
       s('line', { x1: 0, y1: 3, x2: 18, y2: 3, 'stroke-dasharray': DASH[p] || null })), p));
     this.pctGroup = h('span', { class: 'metrics-group', role: 'group', 'aria-label': 'Percentiles' }, this.pctButtons);
     this.showAll = h('button', {
-      type: 'button', class: 'metrics-showall', onclick: () => this.setParams({ hide: null, only: null }),
+      type: 'button', class: 'metrics-showall', onclick: () => this.setParams({ hide: null, only: null }, false),
     }, 'show all');
     this.toolbar = h('div', { class: 'toolbar metrics-toolbar' },
       h('span', { class: 'metrics-group', role: 'group', 'aria-label': 'Time range' }, this.rangeButtons),
@@ -163,6 +178,7 @@ class MetricsPage {
       this.rateButton,
       this.logButton,
       this.exButton,
+      this.pauseButton,
       this.pctGroup);
     this.status = h('div', { class: 'metrics-status' });
     this.chartBox = h('div', { class: 'metrics-chart' });
@@ -181,8 +197,10 @@ class MetricsPage {
 
   // ---- routing ---------------------------------------------------------------------------
 
-  setParams(changes) {
-    this.ctx.setParams(changes);
+  // View changes (range, filters, chart options) are history entries, so Back undoes them as
+  // in Grafana; typing in the list filter and legend clicks only replace the current entry.
+  setParams(changes, push = true) {
+    this.ctx.setParams(changes, { push });
     this.update({ page: 'metrics', id: this.name, params: new URLSearchParams(location.search) });
   }
 
@@ -216,8 +234,10 @@ class MetricsPage {
   }
 
   refresh() {
+    // The stream skipped data: reload the whole range, not only its tail.
+    this.fullAt = -Infinity;
     this.listPromise = this.loadList();
-    if (this.name) this.fetchSeries();
+    if (this.name && !this.paused()) this.fetchSeries();
   }
 
   destroy() {
@@ -494,6 +514,8 @@ class MetricsPage {
     this.logButton.setAttribute('aria-pressed', String(this.params.get('log') === '1'));
     this.typeSelect.value = this.chartType();
     this.exButton.setAttribute('aria-pressed', String(this.params.get('ex') !== '0'));
+    this.pauseButton.setAttribute('aria-pressed', String(this.paused()));
+    this.pauseButton.textContent = this.paused() ? 'resume' : 'pause';
     const rateOk = canRate(m);
     this.rateButton.hidden = !rateOk;
     this.rateButton.setAttribute('aria-pressed', String(rateOk && this.params.get('rate') === '1'));
@@ -509,6 +531,18 @@ class MetricsPage {
         b.title = b.disabled ? 'This server sends no p90 (nor the bucket counts to compute it)' : `Show or hide the ${b.dataset.pct} line`;
       }
     }
+  }
+
+  paused() {
+    return this.params.get('paused') === '1';
+  }
+
+  togglePause() {
+    this.setParams({ paused: this.paused() ? null : '1' }, false);
+    clearTimeout(this.seriesTimer);
+    this.seriesTimer = 0;
+    // Resuming catches up at once rather than at the next live event.
+    if (!this.paused() && this.name) this.fetchSeries();
   }
 
   chartType() {
@@ -541,31 +575,52 @@ class MetricsPage {
     return JSON.stringify([this.name, this.rangeKey(), this.params.get('service') || '', this.params.getAll('attr')]);
   }
 
-  seriesQuery() {
+  seriesQuery(key) {
     const range = this.rangeKey();
     const params = { service: this.params.get('service') || undefined, attr: this.params.getAll('attr') };
     const span = RANGE_MS.get(range);
     let stepMs = 0;
     let xRange = null;
+    let tailStart = null;
+    let rangeStart = null;
     if (span) {
       const end = Date.now();
       stepMs = niceStepMs(span);
-      params.start = msToNs(end - span);
+      // Buckets start at start + i·step: a start on the step grid keeps every bucket where it
+      // was on the next reload, so points do not wobble as the window slides (a delta sum
+      // would otherwise be split differently between buckets each time).
+      rangeStart = Math.floor((end - span) / stepMs) * stepMs;
+      params.start = msToNs(rangeStart);
       params.end = msToNs(end);
       xRange = [end - span, end];
+      // A live reload of the same view asks only for the last buckets (the newest ones, and
+      // those a late point may still change) and merges them into the answer it has.
+      const cached = this.answer && this.answerKey === key && this.answerStep === stepMs;
+      if (cached && performance.now() - this.fullAt < FULL_RELOAD_MS) {
+        const back = Math.max(3 * stepMs, TAIL_MIN_MS);
+        tailStart = Math.max(rangeStart, Math.floor((end - back) / stepMs) * stepMs);
+        params.start = msToNs(tailStart);
+      }
     } else if (this.allSpanMs > 0) {
       stepMs = niceStepMs(this.allSpanMs);
     }
     if (stepMs) params.step = `${stepMs}ms`;
-    return { params, stepMs, xRange };
+    return { params, stepMs, xRange, tailStart, rangeStart };
   }
 
   scheduleSeries() {
     if (this.seriesTimer) return;
-    const wait = Math.max(0, this.lastSeriesFetch + SERIES_MIN_INTERVAL_MS - performance.now());
+    const interval = Math.min(SERIES_MAX_INTERVAL_MS, Math.max(SERIES_MIN_INTERVAL_MS, (this.answerStep || 0) / 2));
+    const wait = Math.max(0, this.lastSeriesFetch + interval - performance.now());
     this.seriesTimer = setTimeout(() => {
       this.seriesTimer = 0;
-      if (!this.destroyed && this.name) this.fetchSeries();
+      if (this.destroyed || !this.name) return;
+      // A live reload never cancels one in flight (a slow answer would never land): it waits.
+      if (this.seriesAbort) {
+        this.seriesTimer = setTimeout(() => { this.seriesTimer = 0; this.scheduleSeries(); }, 250);
+        return;
+      }
+      this.fetchSeries();
     }, wait);
   }
 
@@ -581,7 +636,9 @@ class MetricsPage {
     const name = this.name;
     // An unknown name would answer 404, which the browser logs as a console error: ask the
     // instrument list first (reloading it once, the metric may be brand new).
-    if (!this.metrics && this.listPromise) await this.listPromise;
+    // A list reload in flight (after a reconnect the server may have restarted) is awaited
+    // too, so a metric that is gone is not asked for.
+    if ((!this.metrics || this.listAbort) && this.listPromise) await this.listPromise;
     if (ac.signal.aborted || this.destroyed) return;
     if (this.metrics && !this.metaByName.has(name) && performance.now() - this.lastListFetch > 1000) {
       this.listPromise = this.loadList();
@@ -597,7 +654,7 @@ class MetricsPage {
       return;
     }
     this.missing = false;
-    const { params, stepMs, xRange } = this.seriesQuery();
+    const { params, stepMs, xRange, tailStart, rangeStart } = this.seriesQuery(key);
     let ans;
     try {
       ans = await this.ctx.getJSON(`metrics/${encodeURIComponent(name)}/series`, params, ac.signal);
@@ -616,6 +673,12 @@ class MetricsPage {
     if (ac.signal.aborted || this.destroyed) return;
     this.seriesAbort = null;
     replace(this.status);
+    if (tailStart !== null && this.answer && this.answerKey === key) {
+      ans = mergeTail(this.answer, ans, tailStart, rangeStart);
+      ans.startUnixNano = msToNs(rangeStart);
+    } else {
+      this.fullAt = performance.now();
+    }
     const firstAll = this.rangeKey() === 'all' && !stepMs;
     const span = nsToMs(ans.endUnixNano) - nsToMs(ans.startUnixNano);
     if (this.rangeKey() === 'all' && span > 0) this.allSpanMs = span;
@@ -646,13 +709,13 @@ class MetricsPage {
     if (solo) {
       const only = splitList(this.params.get('only'));
       const already = only.length === 1 && only[0] === id;
-      this.setParams({ only: already ? null : id, hide: null });
+      this.setParams({ only: already ? null : id, hide: null }, false);
       return;
     }
     if (hidden.has(id)) hidden.delete(id); else hidden.add(id);
     // `only` turns into the equivalent `hide` list once the user toggles one by one.
     const list = allIds.filter((x) => hidden.has(x));
-    this.setParams({ only: null, hide: list.length ? list.join(',') : null });
+    this.setParams({ only: null, hide: list.length ? list.join(',') : null }, false);
   }
 
   draw() {
@@ -662,19 +725,19 @@ class MetricsPage {
     const unit = (m && m.unit) || ans.unit || '';
     const hist = isHistogram(ans.type);
     const rate = !hist && canRate(m) && this.params.get('rate') === '1';
-    const data = toChartData(ans, m, { rate, percentiles: this.percentiles() });
+    const data = toChartData(ans, m, { rate, percentiles: this.percentiles(), stepMs: this.answerStep });
     const allIds = data.legend.map((l) => l.id);
     const hiddenIds = this.hiddenSeries(allIds);
     const hiddenChart = new Set();
     for (const id of hiddenIds) for (const cid of data.chartIds.get(id) || []) hiddenChart.add(cid);
     const fmt = rate ? (v, short) => `${fmtUnit(v, unit, short)}/s` : (v, short) => fmtUnit(v, unit, short);
-    for (const mk of data.markers) {
-      const value = mk.exValue !== undefined ? mk.exValue : mk.v;
-      mk.title = `exemplar ${fmtUnit(value, unit)} at ${fmtClock(mk.t)}, trace ${mk.traceId}${mk.spanId ? ` span ${mk.spanId}` : ''}: click to open the trace`;
-    }
     const showEx = this.params.get('ex') !== '0';
     const chartData = { series: data.series, markers: showEx ? data.markers : [], xRange: this.answerXRange, unit, step: this.answerStep };
-    const options = { hidden: hiddenChart, formatValue: fmt, yLog: this.params.get('log') === '1' };
+    const markerTitle = (mk) => {
+      const value = mk.exValue !== undefined ? mk.exValue : mk.v;
+      return `exemplar ${fmtUnit(value, unit)} at ${fmtClock(mk.t)}, trace ${mk.traceId}${mk.spanId ? ` span ${mk.spanId}` : ''}: click to open the trace`;
+    };
+    const options = { hidden: hiddenChart, formatValue: fmt, yLog: this.params.get('log') === '1', markerTitle };
     const type = this.chartType();
     if (this.chart && this.drawnType !== type) {
       this.chart.destroy();
@@ -693,11 +756,23 @@ class MetricsPage {
       this.chart.update(chartData, options);
     }
     this.drawLegend(data.legend, hiddenIds, fmt);
-    if (hist) this.drawHeat(ans, m, new Set(allIds.filter((id) => !hiddenIds.has(id))), unit);
+    if (hist) this.drawHeat(ans, new Set(allIds.filter((id) => !hiddenIds.has(id))), unit);
     const notes = [];
     if (ans.truncated) notes.push('Only the first 1000 series are shown: narrow with a service or attribute filter.');
     if (hist) {
-      notes.push(`Percentile lines are ${this.percentiles().join(', ')} of each step${m && m.temporality === 'cumulative' ? ' (cumulative since the start of each series)' : ''}.`);
+      notes.push(`Percentile lines are ${this.percentiles().join(', ')} of what was recorded in each step.`);
+    }
+    // What one point is: the same number means different things per kind.
+    if (m && m.type === 'sum' && !rate) {
+      notes.push(m.temporality === 'delta'
+        ? 'Each point is the total of the deltas reported in its step.'
+        : `Each point is the last ${m.monotonic ? 'running total' : 'value'} reported in its step${m.monotonic ? ' (rate /s shows the increase per second, counting restarts from zero)' : ''}.`);
+    } else if (rate) {
+      notes.push(m.temporality === 'delta'
+        ? 'Per-second rate: each step\'s total over the time it covers.'
+        : 'Per-second rate of increase; a counter that went down restarted, and counts from zero.');
+    } else if (m && m.type === 'gauge') {
+      notes.push('Each point is the last reading of its step.');
     }
     if (Number.isFinite(this.answerStep) && this.answerStep > 0) notes.push(`Step ${fmtUnit(this.answerStep, 'ms')}.`);
     if (data.markers.length && showEx) notes.push('Dots are exemplars: click one to open its trace.');
@@ -728,7 +803,7 @@ class MetricsPage {
       const on = !hiddenIds.has(l.id);
       item.el.setAttribute('aria-pressed', String(on));
       item.el.classList.toggle('off', !on);
-      item.value.textContent = l.last === null ? '' : fmt(l.last, false);
+      item.value.textContent = l.last === null ? '' : `${l.lastLabel ? `${l.lastLabel} ` : ''}${fmt(l.last, false)}`;
     }
     const hiddenCount = legend.filter((l) => hiddenIds.has(l.id)).length;
     const parts = [`${legend.length} series`];
@@ -738,17 +813,15 @@ class MetricsPage {
       legend.length > 1 ? h('span', { class: 'metrics-hint' }, 'click a series to show or hide it, shift-click to see only it') : null);
   }
 
-  drawHeat(ans, meta, visibleIds, unit) {
+  drawHeat(ans, visibleIds, unit) {
     if (!hasBuckets(ans)) {
       if (this.heat) { this.heat.destroy(); this.heat = null; }
       clear(this.heatBox);
       this.heatNote.textContent = 'No heatmap: this server does not send the bucket counts of histogram points yet (the "buckets" field of /api/metrics/{name}/series).';
       return;
     }
-    const columns = toHeatmapColumns(ans, meta, visibleIds);
-    this.heatNote.textContent = meta && meta.temporality === 'cumulative'
-      ? 'Counts per step (differences of the cumulative bucket counts), summed over the visible series; darker is more.'
-      : 'Counts per step, summed over the visible series; darker is more.';
+    const columns = toHeatmapColumns(ans, visibleIds);
+    this.heatNote.textContent = 'Counts recorded in each step, summed over the visible series; a stronger color is more.';
     const data = { columns, xRange: this.answerXRange, unit, step: this.answerStep };
     if (!this.heat) this.heat = createChart(this.heatBox, 'heatmap', data, { height: 220, formatValue: (v, short) => fmtUnit(v, unit, short) });
     else this.heat.update(data);
@@ -765,10 +838,18 @@ class MetricsPage {
       if (this.metrics && !this.metaByName.has(m.metric)) fresh = true;
     }
     if (fresh) this.scheduleList();
-    if (mine && this.name) this.scheduleSeries();
+    // A metric that stopped reporting still gets its window slid now and then, so the chart
+    // shows the silence instead of freezing at the last point.
+    const stale = performance.now() - this.lastSeriesFetch > SLIDE_MS;
+    if (this.name && !this.paused() && (mine || stale)) this.scheduleSeries();
   }
 
   key(event) {
+    if (event.key === 'p' && this.name) {
+      event.preventDefault();
+      this.togglePause();
+      return;
+    }
     const items = Array.from(this.listEl.querySelectorAll('a.metric-item'));
     if (event.key === 'j' || event.key === 'k') {
       if (!items.length) return;
