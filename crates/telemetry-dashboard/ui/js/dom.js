@@ -129,6 +129,12 @@ export function serviceColor(name) {
   }
   // 15 hues 24 degrees apart, two lightnesses: names either share a color or are clearly
   // apart, never a near miss that looks the same.
+  // FNV alone leaves similar names (agent, knowledge) in nearby slots; a finalizer spreads them.
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x7feb352d);
+  hash ^= hash >>> 15;
+  hash = Math.imul(hash, 0x846ca68b);
+  hash ^= hash >>> 16;
   hash >>>= 0;
   const hue = (hash % 15) * 24;
   const light = (hash >>> 8) % 2 === 0 ? 52 : 40;
