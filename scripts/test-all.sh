@@ -44,6 +44,16 @@ else
   missing "python3 with venv and ensurepip (Debian: python3-venv)"
 fi
 
+# Headless Chromium (Debian package chromium) and playwright-core (npm, pinned by
+# crates/telemetry-dashboard/tests/browser/package-lock.json) for the facade's browser test
+# (crates/telemetry/tests/browser.rs), which finds them through TELEMETRY_BROWSER_DIR.
+if step "browser peer" bash scripts/browser-peer.sh; then
+  TELEMETRY_BROWSER_DIR="$(bash scripts/browser-peer.sh | tail -n 1)"
+  export TELEMETRY_BROWSER_DIR
+else
+  missing "the browser peers (node 20+ and npm, Debian package chromium; scripts/browser-peer.sh)"
+fi
+
 # Prometheus and promtool (Debian package `prometheus`) for telemetry-prometheus's tests.
 step "prometheus peer" bash scripts/prometheus-peer.sh \
   || missing "prometheus and promtool (Debian package prometheus; scripts/prometheus-peer.sh)"

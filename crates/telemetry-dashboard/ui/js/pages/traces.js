@@ -169,11 +169,17 @@ export function mount(root, ctx, route) {
     fillOperations();
   }
 
-  /** Reloads the service list when live data names a service the select does not offer. */
+  // Reloads the service list when live data names a service the select does not offer: at
+  // most every SERVICES_RELOAD_MS; one seen sooner is not dropped but waits for that interval.
+  let servicesTimer = 0;
   function noticeServices(summaries) {
-    if (Date.now() - servicesLoadedAt < SERVICES_RELOAD_MS) return;
     const known = new Set(services.map((svc) => svc.name));
-    if (summaries.some((t) => (t.services || []).some((name) => !known.has(name)))) loadServices();
+    if (!summaries.some((t) => (t.services || []).some((name) => !known.has(name)))) return;
+    const wait = SERVICES_RELOAD_MS - (Date.now() - servicesLoadedAt);
+    if (wait <= 0) { loadServices(); return; }
+    if (!servicesTimer) {
+      servicesTimer = setTimeout(() => { servicesTimer = 0; if (!destroyed) loadServices(); }, wait);
+    }
   }
 
   const applyForm = () => {
@@ -611,6 +617,7 @@ export function mount(root, ctx, route) {
       if (controller) controller.abort();
       servicesController.abort();
       clearTimeout(requeryTimer);
+      clearTimeout(servicesTimer);
       scatter.destroy();
       clear(root);
     },
