@@ -29,10 +29,10 @@ const PYTHON_SERVICE = 'browser-e2e-python';
 
 // Every wait is bounded, and the whole run gives up after TOTAL_BUDGET_MS, before the Rust
 // side kills it.
-const WAIT_MS = 8000;
+const WAIT_MS = 12000;
 const EMIT_TIMEOUT_MS = 10000;
 const PYTHON_TIMEOUT_MS = 30000;
-const TOTAL_BUDGET_MS = 55000;
+const TOTAL_BUDGET_MS = 90000;
 
 function parseArgs(argv) {
   const args = { chromium: process.env.TELEMETRY_CHROMIUM || '/usr/bin/chromium' };
