@@ -120,7 +120,9 @@ fn spans_by_id(trace: &Value) -> std::collections::HashMap<String, Value> {
 fn last_point(ui: SocketAddr, metric: &str, service: &str, attributes: &Value) -> Value {
     let answer = get_ok(
         ui,
-        &format!("/api/metrics/{metric}/series?service={service}"),
+        // One step over everything stored: a histogram step holds what was recorded during
+        // it, and the first step of a series counts its point whole.
+        &format!("/api/metrics/{metric}/series?service={service}&step=60m"),
     );
     let series: Vec<&Value> = answer["series"]
         .as_array()
@@ -136,7 +138,8 @@ fn last_point(ui: SocketAddr, metric: &str, service: &str, attributes: &Value) -
     assert_eq!(series[0]["service"], service);
     assert_eq!(series[0]["scope"], "e2e.checkout");
     // The SDK exports on force_flush and again when the interpreter exits (cumulative, so
-    // the same values): the figures to check are those of the last point.
+    // the same values): the figures to check are those of the last point, which the one
+    // step of the query takes whole.
     series[0]["points"]
         .as_array()
         .and_then(|points| points.last())
