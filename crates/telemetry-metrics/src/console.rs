@@ -310,4 +310,76 @@ mod tests {
         );
         Ok(())
     }
+
+    #[test]
+    fn exponential_histograms_and_temporalities_show_their_shape()
+    -> Result<(), Box<dyn std::error::Error>> {
+        use crate::view::{Aggregation, View};
+
+        let reader = ManualReader::with_temporality(TemporalityPreference::Delta);
+        let provider = MeterProvider::builder()
+            .with_resource(Resource::empty())
+            .with_reader(reader.clone())
+            .with_view(
+                View::builder()
+                    .with_instrument_name("sizes")
+                    .with_aggregation(Aggregation::exponential_histogram())
+                    .build()?,
+            )
+            .build();
+        let meter = provider.meter("shop");
+        let sizes = meter.f64_histogram("sizes").with_unit("By").build()?;
+        for size in [1.0, 2.0, 4.0] {
+            sizes.record(size, &[]);
+        }
+        meter.u64_counter("sold").build()?.add(3, &[]);
+        meter.i64_up_down_counter("queue").build()?.add(-2, &[]);
+
+        let buffer = Buffer::default();
+        let mut exporter = ConsoleMetricExporter::with_writer(buffer.clone())
+            .with_temporality(TemporalityPreference::Delta);
+        exporter.export(&reader.collect()?)?;
+        let text = buffer.text();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        // Scale 6 is the finest at which 1..=4 fits the default 160 buckets.
+        assert_eq!(
+            lines,
+            [
+                // The delta preference keeps up-down counters cumulative, as the SDK spec says.
+                "metric \"queue\" scope=shop type=sum(cumulative) value=-2 attributes={}",
+                "metric \"sizes\" scope=shop type=exponential_histogram(delta) count=3 scale=6 sum=7 min=1 max=4 unit=By attributes={}",
+                "metric \"sold\" scope=shop type=sum(delta, monotonic) value=3 attributes={}",
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_collection_without_points_writes_nothing() -> Result<(), Box<dyn std::error::Error>> {
+        let reader = ManualReader::new();
+        let _provider = MeterProvider::builder()
+            .with_resource(Resource::empty())
+            .with_reader(reader.clone())
+            .build();
+        let buffer = Buffer::default();
+        let mut exporter = ConsoleMetricExporter::with_writer(buffer.clone());
+        exporter.export(&reader.collect()?)?;
+        assert_eq!(buffer.text(), "");
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_flush_is_unavailable() {
+        let mut broken = ConsoleMetricExporter::with_writer(Broken);
+        assert_eq!(
+            broken.force_flush().map_err(|e| e.kind()).err(),
+            Some(ExportErrorKind::Unavailable)
+        );
+        assert_eq!(
+            broken.shutdown().map_err(|e| e.kind()).err(),
+            Some(ExportErrorKind::Unavailable),
+            "shutdown flushes too"
+        );
+    }
 }
