@@ -7,6 +7,8 @@
   examples and tests (its self dev-dependency) and the benches.
 - Every crate's lib.rs carries `#![forbid(unsafe_code)]`, but those in UNSAFE_ALLOWED, where
   a benchmark showed unsafe pays (docs/adr/001-tsc-clock.md and the batcher's ring).
+- Every library's crate docs (lib.rs `//!`) hold an example that runs as a doc test
+  (issue 13): a fence that is plain or `rust`, not `text`, `ignore`, `no_run`.
 - Every crate under crates/ is known here: a new crate must be placed in the layering on
   purpose (and, per DESIGN.md §1, explained in docs/adr/ if it is not on the crate map).
 
@@ -53,6 +55,27 @@ FACADE_USERS = {FACADE, BENCHES}
 UNSAFE_ALLOWED = {BATCHER}
 
 
+def has_running_example(source: str) -> bool:
+    """Whether the crate docs (`//!` lines) open a code block that rustdoc runs: plain or
+    `rust`, not `text`, `ignore`, `no_run` or `compile_fail`."""
+    inside = False
+    for line in source.splitlines():
+        text = line.strip()
+        if not text.startswith("//!"):
+            continue
+        fence = text[3:].strip()
+        if not fence.startswith("```"):
+            continue
+        if inside:  # the closing fence of a block
+            inside = False
+            continue
+        inside = True
+        info = {word.strip() for word in fence[3:].split(",") if word.strip()}
+        if info <= {"rust", "should_panic", "edition2021", "edition2024"}:
+            return True
+    return False
+
+
 def main() -> int:
     root = pathlib.Path(__file__).resolve().parent.parent
     metadata = json.loads(
@@ -81,9 +104,13 @@ def main() -> int:
             if target not in ALLOWED[name]:
                 problems.append(f"{name} -> {target}: against DESIGN.md §2's layering")
         lib = next((t for t in package["targets"] if "lib" in t["kind"] or "proc-macro" in t["kind"]), None)
-        if lib is None or name in UNSAFE_ALLOWED:
+        if lib is None:
             continue
         source = pathlib.Path(lib["src_path"]).read_text(encoding="utf-8")
+        if name not in BENCHES and not has_running_example(source):
+            problems.append(f"{name}: lib.rs's crate docs have no example that runs as a doc test")
+        if name in UNSAFE_ALLOWED:
+            continue
         if "#![forbid(unsafe_code)]" not in source:
             problems.append(f"{name}: lib.rs lacks #![forbid(unsafe_code)]")
     for problem in problems:
