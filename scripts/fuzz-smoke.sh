@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 seconds=${FUZZ_SECONDS:-20}
-targets=${FUZZ_TARGETS:-traceparent tracestate baggage propagator otlp_traces_proto otlp_traces_json otlp_metrics_proto otlp_metrics_json otlp_logs_proto otlp_logs_json}
+targets=${FUZZ_TARGETS:-traceparent tracestate baggage propagator otlp_traces_proto otlp_traces_json otlp_metrics_proto otlp_metrics_json otlp_logs_proto otlp_logs_json dashboard_api}
 log_dir=$root/fuzz/target/fuzz-smoke
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
