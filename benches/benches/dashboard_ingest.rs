@@ -45,12 +45,10 @@ use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use telemetry_context::{SpanContext, TraceFlags, TraceState};
-use telemetry_core::{
-    InstrumentationScope, KeyValue, Resource, SpanId, StringValue, Timestamp, TraceId, Value,
-};
+use telemetry_core::{InstrumentationScope, KeyValue, Resource, SpanId, Timestamp, TraceId};
 use telemetry_dashboard::backend::{ApiRequest, Backend, IngestOutcome, IngestSource, Transport};
 use telemetry_dashboard::{Dashboard, Store, StoreConfig};
-use telemetry_otlp::{TraceEncoder, decode_traces};
+use telemetry_otlp::{TraceEncoder, decode_traces, encode_span_detail};
 use telemetry_span::{Event, SpanData, SpanKind, Status};
 use tokio::net::TcpStream;
 
@@ -446,71 +444,38 @@ fn latency_pass(runtime: &tokio::runtime::Runtime, load: Option<&[Bytes]>, sampl
     report("POST start -> 200 received", acknowledged);
 }
 
-/// What one span holds as the decoder hands it over, by the store's rules
-/// (`src/store/size.rs`), averaged over a request. The store then trims the vectors' spare
-/// capacity, so the slots here are an upper bound of what it keeps; the rest of the per-span
-/// figure is the store's own (its span wrapper, trace entries and indexes).
+/// What one span holds in the store, by its rules (`src/store/size.rs`), averaged over a
+/// request: the detail (the protobuf of every field but the ids, parent, name, kind, times
+/// and flags, which the store keeps as fields) and the span name. The rest of the per-span
+/// figure is the store's own: its inline span, and the trace entries and indexes.
 fn breakdown(request: &[u8], bytes_per_span: f64) {
     let data = decode_traces(request).expect("our own request decodes");
-    let string = |s: &StringValue| if s.is_static() { 0 } else { s.len() };
-    let value = |v: &Value| match v {
-        Value::String(s) => string(s),
-        _ => 0,
-    };
-    let (mut spans, mut attribute_slots, mut attribute_strings, mut events, mut names) =
-        (0, 0, 0, 0, 0);
-    let mut capacities = (0, 0, 0);
+    let (mut spans, mut details, mut names, mut decoded) = (0, 0, 0, 0);
+    let mut detail = Vec::new();
     for scope_spans in data.resource_spans.iter().flat_map(|r| &r.scope_spans) {
         for span in &scope_spans.spans {
             spans += 1;
-            capacities.0 += span.attributes.capacity();
-            capacities.1 += span.events.capacity();
-            capacities.2 += span
-                .events
-                .iter()
-                .map(|e| e.attributes.capacity())
-                .sum::<usize>();
-            attribute_slots += span.attributes.capacity() * size_of::<KeyValue>();
-            attribute_strings += span
-                .attributes
-                .iter()
-                .map(|kv| string(&kv.key) + value(&kv.value))
-                .sum::<usize>();
-            events += span.events.capacity() * size_of::<Event>()
-                + span
-                    .events
-                    .iter()
-                    .map(|e| {
-                        string(&e.name)
-                            + e.attributes.capacity() * size_of::<KeyValue>()
-                            + e.attributes
-                                .iter()
-                                .map(|kv| string(&kv.key) + value(&kv.value))
-                                .sum::<usize>()
-                    })
-                    .sum::<usize>();
-            names += string(&span.name);
+            detail.clear();
+            encode_span_detail(span, &mut detail);
+            details += detail.len();
+            names += if span.name.is_static() {
+                0
+            } else {
+                span.name.len()
+            };
+            decoded += size_of::<SpanData>()
+                + span.attributes.capacity() * size_of::<KeyValue>()
+                + span.events.capacity() * size_of::<Event>();
         }
     }
     let per = |total: usize| total as f64 / spans as f64;
     println!(
-        "  per span as decoded (before the store trims spare capacity): inline SpanData {} B; attribute slots {:.0} B \
-         ({} B per KeyValue); attribute key and value strings {:.0} B; the event {:.0} B \
-         ({} B per Event); span name {:.0} B (protobuf: {bytes_per_span:.1} B)",
-        size_of::<SpanData>(),
-        per(attribute_slots),
-        size_of::<KeyValue>(),
-        per(attribute_strings),
-        per(events),
-        size_of::<Event>(),
+        "  per span in the store: detail {:.0} B, span name {:.0} B; the rest is the store's \
+         inline span and trace entries (protobuf: {bytes_per_span:.1} B; the decoded \
+         SpanData with its attribute and event slots alone, before strings, is {:.0} B)",
+        per(details),
         per(names),
-    );
-    println!(
-        "  vector capacities per span: {:.1} attribute slots for 6 attributes, {:.1} event \
-         slots for 1 event, {:.1} event attribute slots for 1 attribute",
-        per(capacities.0),
-        per(capacities.1),
-        per(capacities.2),
+        per(decoded),
     );
 }
 

@@ -1,7 +1,7 @@
 //! The entry points: encoding spans (with the reusable state that groups them by scope) and
 //! decoding requests.
 
-use telemetry_core::Resource;
+use telemetry_core::{Resource, Value};
 use telemetry_logs::LogRecord;
 use telemetry_metrics::data::ResourceMetrics;
 use telemetry_span::SpanData;
@@ -80,6 +80,34 @@ pub fn encode_traces_data_json(data: &TracesData, out: &mut Vec<u8>) {
 /// messages are errors that say where they are. See the crate docs on untrusted input.
 pub fn decode_traces(input: &[u8]) -> Result<TracesData, DecodeError> {
     proto::trace::read_request(input)
+}
+
+/// Appends the detail of `span` to `out`: the fields of its OTLP `Span` message other than
+/// its ids, parent, name, kind, times and flags (trace state, attributes, events, links,
+/// status and dropped counts), in protobuf.
+///
+/// For a store that keeps the identity fields in its own indexed form and the rest compact:
+/// [`decode_span_detail`] reads it back.
+pub fn encode_span_detail(span: &SpanData, out: &mut Vec<u8>) {
+    proto::trace::write_span_detail(out, span);
+}
+
+/// Reads a span detail written by [`encode_span_detail`] into `span`, replacing its trace
+/// state, attributes, events, links, status and dropped counts; its ids, parent, name, kind,
+/// times, flags and scope are left as they are. Errors as [`decode_traces`] does.
+pub fn decode_span_detail(input: &[u8], span: &mut SpanData) -> Result<(), DecodeError> {
+    proto::trace::read_span_detail(input, span)
+}
+
+/// Whether a span detail written by [`encode_span_detail`] has an attribute named `key`
+/// whose value satisfies `matches`. Only the values of attributes named `key` are decoded, so
+/// a search can filter stored details without building their spans.
+pub fn span_detail_attribute_matches(
+    input: &[u8],
+    key: &str,
+    matches: impl FnMut(&Value) -> bool,
+) -> Result<bool, DecodeError> {
+    proto::trace::span_detail_attribute_matches(input, key, matches)
 }
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest`.

@@ -211,7 +211,8 @@ pub use codec::{
     encode_metrics_data_json, encode_metrics_json,
 };
 pub use codec::{
-    TraceEncoder, decode_traces, decode_traces_json, encode_traces_data, encode_traces_data_json,
+    TraceEncoder, decode_span_detail, decode_traces, decode_traces_json, encode_span_detail,
+    encode_traces_data, encode_traces_data_json, span_detail_attribute_matches,
 };
 pub use config::{
     Compression, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_TIMEOUT, ExporterConfig,

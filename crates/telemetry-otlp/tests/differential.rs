@@ -5,6 +5,8 @@
 //! - our protobuf bytes, decoded by prost, equal the prost message built from the data;
 //! - prost's bytes for that message, decoded by us, give back the data;
 //! - `TraceEncoder` groups a flat batch by scope exactly as the expected envelopes do;
+//! - a span's detail (`encode_span_detail`), decoded by prost, is the prost span without its
+//!   identity fields, and restores the span with `decode_span_detail`;
 //! - our OTLP/JSON, parsed by opentelemetry-proto's serde types, equals the same message, and
 //!   their JSON, parsed by us, gives back the data.
 //!
@@ -22,8 +24,9 @@ use telemetry_core::{
     InstrumentationScope, KeyValue, Resource, SpanId, StringValue, Timestamp, TraceId, Value,
 };
 use telemetry_otlp::{
-    ResourceSpans, ScopeSpans, TraceEncoder, TracesData, decode_traces, decode_traces_json,
-    encode_traces_data, encode_traces_data_json,
+    ResourceSpans, ScopeSpans, TraceEncoder, TracesData, decode_span_detail, decode_traces,
+    decode_traces_json, encode_span_detail, encode_traces_data, encode_traces_data_json,
+    span_detail_attribute_matches,
 };
 use telemetry_span::{Event, Link, SpanData, SpanKind, Status};
 
@@ -448,6 +451,54 @@ proptest! {
         let pretty: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
         let pretty = serde_json::to_vec_pretty(&pretty).unwrap_or_default();
         prop_assert_eq!(decode_traces_json(&pretty), Ok(data));
+    }
+
+    #[test]
+    fn a_span_detail_is_the_span_message_without_its_identity(data in traces_data()) {
+        let all = data.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
+        for original in all {
+            let mut detail = Vec::new();
+            encode_span_detail(original, &mut detail);
+            // prost reads the detail as a Span holding only the fields outside the identity.
+            let mut expected = span(original);
+            expected.trace_id.clear();
+            expected.span_id.clear();
+            expected.parent_span_id.clear();
+            expected.name.clear();
+            expected.kind = 0;
+            expected.start_time_unix_nano = 0;
+            expected.end_time_unix_nano = 0;
+            expected.flags = 0;
+            let theirs = pt::Span::decode(detail.as_slice()).map_err(|e| e.to_string());
+            prop_assert_eq!(theirs, Ok(expected));
+            // The identity plus the detail is the span again.
+            let mut restored = original.clone();
+            restored.attributes.clear();
+            restored.events.clear();
+            restored.links.clear();
+            restored.status = Status::Unset;
+            restored.dropped_attributes_count = 0;
+            restored.dropped_events_count = 0;
+            restored.dropped_links_count = 0;
+            let context = &original.span_context;
+            restored.span_context = SpanContext::new(
+                context.trace_id(),
+                context.span_id(),
+                context.flags(),
+                context.is_remote(),
+                TraceState::EMPTY,
+            );
+            prop_assert_eq!(decode_span_detail(&detail, &mut restored), Ok(()));
+            prop_assert_eq!(&restored, original);
+            for kv in &original.attributes {
+                let found = span_detail_attribute_matches(&detail, kv.key.as_str(), |value| {
+                    value == &kv.value
+                });
+                // A NaN double is not equal to itself, so only its lookup by key is checked.
+                let nan = matches!(kv.value, Value::F64(f) if f.is_nan());
+                prop_assert!(nan || found == Ok(true), "{:?} not found", kv);
+            }
+        }
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub(crate) fn attribute_matches(list: &[KeyValue], key: &str, expected: &str) ->
         .any(|kv| kv.key.as_str() == key && value_equals(&kv.value, expected))
 }
 
-fn value_equals(value: &Value, expected: &str) -> bool {
+/// Whether `value` renders as `expected` (strings as themselves, other values as displayed).
+pub(crate) fn value_equals(value: &Value, expected: &str) -> bool {
     match value {
         Value::String(s) => s.as_str() == expected,
         other => other.to_string() == expected,

@@ -27,7 +27,7 @@ use crate::backend::{
 use logs::{LogStore, StoredLog};
 use metrics::MetricStore;
 use red::{RateWindow, Red, RedSample};
-use traces::{StoredSpan, TraceStore};
+use traces::{SpanSource, StoredSpan, TraceStore};
 
 /// The default memory budget: 256 MiB.
 pub const DEFAULT_MEMORY_BUDGET: usize = 256 * 1024 * 1024;
@@ -565,15 +565,19 @@ impl Backend for Store {
     fn ingest_traces(&self, data: TracesData, source: &IngestSource) -> IngestOutcome {
         let mut items: Vec<(StoredSpan, Option<RedSample>)> = Vec::new();
         let mut invalid = 0;
+        let mut scratch = Vec::new();
         for resource_spans in data.resource_spans {
-            let resource = resource_spans.resource;
-            let service = service_of(&resource);
+            let service = service_of(&resource_spans.resource);
+            let source = Arc::new(SpanSource {
+                resource: resource_spans.resource,
+                service: service.clone(),
+            });
             let spans: usize = resource_spans
                 .scope_spans
                 .iter()
                 .map(|s| s.spans.len())
                 .sum();
-            let share = size::resource(&resource) / spans.max(1);
+            let share = source.bytes() / spans.max(1);
             for scope_spans in resource_spans.scope_spans {
                 for span in scope_spans.spans {
                     if !span.span_context.trace_id().is_valid() {
@@ -595,7 +599,7 @@ impl Backend for Store {
                             error: matches!(span.status, Status::Error { .. }),
                         }
                     });
-                    let stored = StoredSpan::new(span, resource.clone(), service.clone(), share);
+                    let stored = StoredSpan::new(span, source.clone(), share, &mut scratch);
                     items.push((stored, sample));
                 }
             }

@@ -4,15 +4,14 @@
 //! capacity times its element size, every non-static string its length. Strings the decoder
 //! shares between items (`Arc<str>` keys, service and span names) are counted in full for each
 //! item that holds them, so sharing makes the estimate err high. Vectors count their spare
-//! capacity too (a stored span has none: `StoredSpan::new` shrinks its vectors before it is
-//! measured). Resources and scopes are shared behind an `Arc` by the
+//! capacity too. A stored span is its compact form (`traces::StoredSpan`): its inline size,
+//! its detail bytes and its name. Resources and scopes are shared behind an `Arc` by the
 //! decoder; a batch's resource is charged once, spread over the items of that batch.
 
 use std::mem::size_of;
 
 use telemetry_core::{KeyValue, Resource, StringValue, Value};
 use telemetry_logs::LogRecord;
-use telemetry_span::SpanData;
 
 /// Bytes a string holds on the heap (0 for a `'static` one).
 pub(crate) fn string(value: &StringValue) -> usize {
@@ -53,27 +52,6 @@ pub(crate) fn value(value: &Value) -> usize {
 /// Bytes a resource holds on the heap.
 pub(crate) fn resource(resource: &Resource) -> usize {
     attributes(resource.attributes()) + resource.schema_url().map_or(0, str::len)
-}
-
-/// Heap bytes of a span beyond its inline `SpanData`.
-pub(crate) fn span_heap(span: &SpanData) -> usize {
-    let events: usize = span.events.capacity() * size_of::<telemetry_span::Event>()
-        + span
-            .events
-            .iter()
-            .map(|event| string(&event.name) + attribute_vec(&event.attributes))
-            .sum::<usize>();
-    let links: usize = span.links.capacity() * size_of::<telemetry_span::Link>()
-        + span
-            .links
-            .iter()
-            .map(|link| attribute_vec(&link.attributes))
-            .sum::<usize>();
-    let status = match &span.status {
-        telemetry_span::Status::Error { description } => string(description),
-        _ => 0,
-    };
-    string(&span.name) + attribute_vec(&span.attributes) + events + links + status
 }
 
 /// Heap bytes of a log record beyond its inline `LogRecord`.

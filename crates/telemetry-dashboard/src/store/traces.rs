@@ -11,10 +11,15 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::mem::size_of;
+use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
-use telemetry_core::{Resource, StringValue, TraceId};
-use telemetry_otlp::{ResourceSpans, ScopeSpans, TracesData};
+use telemetry_context::{SpanContext, TraceFlags, TraceState};
+use telemetry_core::{InstrumentationScope, Resource, SpanId, StringValue, Timestamp, TraceId};
+use telemetry_otlp::{
+    ResourceSpans, ScopeSpans, TracesData, decode_span_detail, encode_span_detail,
+    span_detail_attribute_matches,
+};
 use telemetry_span::{SpanData, SpanKind, Status};
 
 use super::hash::IdHash;
@@ -29,73 +34,150 @@ const JOURNAL_CAP: usize = 8192;
 pub(crate) const TRACE_OVERHEAD: usize =
     size_of::<Trace>() + size_of::<TraceId>() + 6 * size_of::<(u64, TraceId)>() + 16;
 
-/// One stored span with what the store derived from its envelope.
+/// What the spans of one resource share: the resource and its service name.
 #[derive(Debug)]
-pub(crate) struct StoredSpan {
-    /// The span as decoded.
-    pub(crate) data: SpanData,
-    /// Its resource (shared with the other spans of its batch).
+pub(crate) struct SpanSource {
     pub(crate) resource: Resource,
     /// `service.name` of the resource, or `unknown_service`.
     pub(crate) service: StringValue,
+}
+
+impl SpanSource {
+    /// Bytes a source costs, to be spread over the spans that share it.
+    pub(crate) fn bytes(&self) -> usize {
+        // The `Arc`'s two counts, the source inline, and what the resource holds.
+        2 * size_of::<usize>() + size_of::<SpanSource>() + super::size::resource(&self.resource)
+    }
+}
+
+/// One stored span, compact: what the indexes and listings read is kept as fields, the rest
+/// (attributes, events, links, status description, trace state) as the protobuf bytes of
+/// the OTLP `Span` fields that hold them (`telemetry_otlp::encode_span_detail`), decoded
+/// when a query reads the span.
+///
+/// This is what keeps a stored span near its size on the wire: the decoded form holds
+/// every attribute as a 56-byte `KeyValue` with its strings on the heap, three times the
+/// protobuf bytes of a typical span (docs/performance.md, *Memory*).
+#[derive(Debug)]
+pub(crate) struct StoredSpan {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    parent_span_id: SpanId,
+    start_time: u64,
+    end_time: u64,
+    pub(crate) name: StringValue,
+    scope: InstrumentationScope,
+    source: Arc<SpanSource>,
+    detail: Box<[u8]>,
     /// Its estimated size (inline and heap), which the batch limit counts; the trace charges
     /// the inline part through its vector's capacity.
     pub(crate) bytes: usize,
+    kind: SpanKind,
+    error: bool,
+    flags: TraceFlags,
+    parent_is_remote: bool,
 }
 
 impl StoredSpan {
-    /// Wraps a decoded span; `resource_share` is this span's part of its resource's size.
-    ///
-    /// The span's vectors are shrunk to their length first: the decoder grows them by
-    /// doubling, and a stored span lives far longer than a decoded one, so its spare slots
-    /// (about a third of a typical span's bytes) would be held for the span's whole life.
+    /// Stores a decoded span from `source`; `source_share` is this span's part of the
+    /// source's size. `scratch` is a buffer reused between spans.
     pub(crate) fn new(
-        mut data: SpanData,
-        resource: Resource,
-        service: StringValue,
-        resource_share: usize,
+        data: SpanData,
+        source: Arc<SpanSource>,
+        source_share: usize,
+        scratch: &mut Vec<u8>,
     ) -> StoredSpan {
-        shrink(&mut data);
-        let bytes = size_of::<StoredSpan>() + super::size::span_heap(&data) + resource_share;
+        scratch.clear();
+        encode_span_detail(&data, scratch);
+        let detail: Box<[u8]> = Box::from(scratch.as_slice());
+        let bytes =
+            size_of::<StoredSpan>() + detail.len() + super::size::string(&data.name) + source_share;
+        let context = &data.span_context;
         StoredSpan {
-            data,
-            resource,
-            service,
+            trace_id: context.trace_id(),
+            span_id: context.span_id(),
+            parent_span_id: data.parent_span_id,
+            start_time: data.start_time.as_unix_nanos(),
+            end_time: data.end_time.as_unix_nanos(),
+            name: data.name,
+            scope: data.scope,
+            source,
+            detail,
             bytes,
+            kind: data.kind,
+            error: matches!(data.status, Status::Error { .. }),
+            flags: context.flags(),
+            parent_is_remote: data.parent_is_remote,
         }
     }
 
+    /// The span as it was decoded.
+    ///
+    /// The detail is bytes this store encoded itself, so reading it back cannot fail unless
+    /// the encoder and decoder disagree, which the codec's tests rule out; should it happen
+    /// anyway, the span keeps its identity, times and name and loses the detail, which is
+    /// better for a viewer than losing the span.
+    pub(crate) fn data(&self) -> SpanData {
+        let mut data = SpanData {
+            span_context: SpanContext::new(
+                self.trace_id,
+                self.span_id,
+                self.flags,
+                false,
+                TraceState::EMPTY,
+            ),
+            parent_span_id: self.parent_span_id,
+            parent_is_remote: self.parent_is_remote,
+            name: self.name.clone(),
+            kind: self.kind,
+            start_time: Timestamp::from_unix_nanos(self.start_time),
+            end_time: Timestamp::from_unix_nanos(self.end_time),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: Vec::new(),
+            dropped_events_count: 0,
+            links: Vec::new(),
+            dropped_links_count: 0,
+            status: Status::Unset,
+            scope: self.scope.clone(),
+        };
+        let decoded = decode_span_detail(&self.detail, &mut data);
+        debug_assert!(
+            decoded.is_ok(),
+            "a stored span detail fails to decode: {decoded:?}"
+        );
+        data
+    }
+
+    /// Whether the span has an attribute `key` whose value renders as `expected`.
+    fn has_attribute(&self, key: &str, expected: &str) -> bool {
+        span_detail_attribute_matches(&self.detail, key, |value| j::value_equals(value, expected))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn service(&self) -> &StringValue {
+        &self.source.service
+    }
+
+    pub(crate) fn resource(&self) -> &Resource {
+        &self.source.resource
+    }
+
     fn start(&self) -> u64 {
-        self.data.start_time.as_unix_nanos()
+        self.start_time
     }
 
     fn end(&self) -> u64 {
-        self.data.end_time.as_unix_nanos().max(self.start())
+        self.end_time.max(self.start())
     }
 
     fn is_error(&self) -> bool {
-        matches!(self.data.status, Status::Error { .. })
+        self.error
     }
 
     fn is_root(&self) -> bool {
-        !self.data.parent_span_id.is_valid()
+        !self.parent_span_id.is_valid()
     }
-}
-
-/// Drops the spare capacity of a span's vectors, nested ones included.
-///
-/// `shrink_to_fit` is a `realloc` to the smaller size, which glibc does in place (it splits
-/// the chunk), so this costs no copy; a vector already exact is left alone without a call.
-fn shrink(data: &mut SpanData) {
-    data.attributes.shrink_to_fit();
-    for event in &mut data.events {
-        event.attributes.shrink_to_fit();
-    }
-    data.events.shrink_to_fit();
-    for link in &mut data.links {
-        link.attributes.shrink_to_fit();
-    }
-    data.links.shrink_to_fit();
 }
 
 /// A trace: its spans in arrival order and a summary kept up to date on every insert.
@@ -133,8 +215,8 @@ impl Trace {
         let head = self.head();
         json!({
             "traceId": self.id.to_string(),
-            "rootService": head.map(|span| span.service.as_str()),
-            "rootName": head.map(|span| span.data.name.as_str()),
+            "rootService": head.map(|span| span.service().as_str()),
+            "rootName": head.map(|span| span.name.as_str()),
             "hasRoot": self.root.is_some(),
             "startTimeUnixNano": j::nanos(self.start),
             "startMs": j::millis(self.start),
@@ -155,7 +237,7 @@ impl Trace {
     /// The whole trace: summary and every span with events, links, resource and scope.
     pub(crate) fn detail(&self) -> Json {
         let mut spans: Vec<&StoredSpan> = self.spans.iter().collect();
-        spans.sort_by_key(|span| (span.start(), span.data.span_context.span_id()));
+        spans.sort_by_key(|span| (span.start(), span.span_id));
         let mut out = self.summary();
         out["spans"] = Json::Array(spans.into_iter().map(span_json).collect());
         out
@@ -171,14 +253,14 @@ impl Trace {
             self.start = self.start.min(span.start());
             self.end = self.end.max(span.end());
         }
-        match self.services.iter().position(|s| *s == span.service) {
+        match self.services.iter().position(|s| s == span.service()) {
             Some(i) => {
                 if let Some(spans) = self.service_spans.get_mut(i) {
                     *spans = spans.saturating_add(1);
                 }
             }
             None => {
-                self.services.push(span.service.clone());
+                self.services.push(span.service().clone());
                 self.service_spans.push(1);
             }
         }
@@ -216,7 +298,7 @@ fn kind_name(kind: SpanKind) -> &'static str {
 }
 
 fn span_json(span: &StoredSpan) -> Json {
-    let data = &span.data;
+    let data = &span.data();
     let parent = data.parent_span_id;
     let (code, message) = match &data.status {
         Status::Unset => ("unset", ""),
@@ -230,7 +312,7 @@ fn span_json(span: &StoredSpan) -> Json {
         "parentIsRemote": data.parent_is_remote,
         "name": data.name.as_str(),
         "kind": kind_name(data.kind),
-        "service": span.service.as_str(),
+        "service": span.service().as_str(),
         "startTimeUnixNano": j::nanos(span.start()),
         "endTimeUnixNano": j::nanos(span.end()),
         "startMs": j::millis(span.start()),
@@ -250,7 +332,7 @@ fn span_json(span: &StoredSpan) -> Json {
             "attributes": j::attributes(&link.attributes),
         })).collect::<Vec<_>>(),
         "droppedLinksCount": data.dropped_links_count,
-        "resource": j::resource(&span.resource),
+        "resource": j::resource(span.resource()),
         "scope": j::scope(&data.scope),
     })
 }
@@ -289,19 +371,19 @@ impl TraceQuery {
         }
         if let Some(name) = &self.span_name
             && !trace.spans.iter().any(|span| {
-                span.data.name.as_str() == name
+                span.name.as_str() == name
                     && self
                         .service
                         .as_ref()
-                        .is_none_or(|s| span.service.as_str() == s)
+                        .is_none_or(|s| span.service().as_str() == s)
             })
         {
             return false;
         }
         self.attributes.iter().all(|(key, value)| {
             trace.spans.iter().any(|span| {
-                j::attribute_matches(&span.data.attributes, key, value)
-                    || j::attribute_matches(span.resource.attributes(), key, value)
+                span.has_attribute(key, value)
+                    || j::attribute_matches(span.resource().attributes(), key, value)
             })
         })
     }
@@ -367,7 +449,7 @@ impl TraceStore {
         let mut touched: HashSet<TraceId, IdHash> =
             HashSet::with_hasher(self.traces.hasher().clone());
         for span in spans {
-            let id = span.data.span_context.trace_id();
+            let id = span.trace_id;
             // One hash and probe per span: the entry serves both the lookup and the insert.
             let trace = match self.traces.entry(id) {
                 Entry::Occupied(entry) => {
@@ -477,18 +559,18 @@ impl TraceStore {
     }
 
     fn forget_span_stats(&mut self, span: &StoredSpan) {
-        let Some(stats) = self.services.get_mut(&span.service) else {
+        let Some(stats) = self.services.get_mut(span.service()) else {
             return;
         };
         stats.spans = stats.spans.saturating_sub(1);
-        if let Some(count) = stats.operations.get_mut(&span.data.name) {
+        if let Some(count) = stats.operations.get_mut(&span.name) {
             *count -= 1;
             if *count == 0 {
-                stats.operations.remove(&span.data.name);
+                stats.operations.remove(&span.name);
             }
         }
         if stats.spans == 0 {
-            self.services.remove(&span.service);
+            self.services.remove(span.service());
         }
     }
 
@@ -596,15 +678,15 @@ fn index_insert(
 /// Counts a span in its service's figures; looks up before inserting so the common case
 /// clones no name.
 fn count_span(services: &mut HashMap<StringValue, ServiceStats>, span: &StoredSpan) {
-    let stats = match services.get_mut(&span.service) {
+    let stats = match services.get_mut(span.service()) {
         Some(stats) => stats,
-        None => services.entry(span.service.clone()).or_default(),
+        None => services.entry(span.service().clone()).or_default(),
     };
     stats.spans += 1;
-    match stats.operations.get_mut(&span.data.name) {
+    match stats.operations.get_mut(&span.name) {
         Some(count) => *count += 1,
         None => {
-            stats.operations.insert(span.data.name.clone(), 1);
+            stats.operations.insert(span.name.clone(), 1);
         }
     }
 }
@@ -616,12 +698,12 @@ pub(crate) fn to_traces_data<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>
         let position = data
             .resource_spans
             .iter()
-            .rposition(|group| group.resource == span.resource);
+            .rposition(|group| group.resource == *span.resource());
         let group = match position {
             Some(index) => &mut data.resource_spans[index],
             None => {
                 data.resource_spans.push(ResourceSpans {
-                    resource: span.resource.clone(),
+                    resource: span.resource().clone(),
                     resource_dropped_attributes_count: 0,
                     scope_spans: Vec::new(),
                 });
@@ -632,12 +714,12 @@ pub(crate) fn to_traces_data<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>
         let position = group
             .scope_spans
             .iter()
-            .rposition(|scope| scope.scope == span.data.scope);
+            .rposition(|scope| scope.scope == span.scope);
         let scope = match position {
             Some(index) => &mut group.scope_spans[index],
             None => {
                 group.scope_spans.push(ScopeSpans {
-                    scope: span.data.scope.clone(),
+                    scope: span.scope.clone(),
                     scope_dropped_attributes_count: 0,
                     spans: Vec::new(),
                 });
@@ -645,7 +727,7 @@ pub(crate) fn to_traces_data<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>
                 &mut group.scope_spans[last]
             }
         };
-        scope.spans.push(span.data.clone());
+        scope.spans.push(span.data());
     }
     data
 }
@@ -666,13 +748,10 @@ pub(crate) fn cursor_string(key: (u64, TraceId)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use telemetry_context::{SpanContext, TraceFlags, TraceState};
-    use telemetry_core::{InstrumentationScope, SpanId, Timestamp};
-
     use super::*;
 
-    fn stored(trace: u128, id: u64, parent: u64, start: u64, end: u64) -> StoredSpan {
-        let data = SpanData {
+    fn span_data(trace: u128, id: u64, parent: u64, start: u64, end: u64) -> SpanData {
+        SpanData {
             span_context: SpanContext::new(
                 TraceId::from_int(trace),
                 SpanId::from_int(id),
@@ -694,48 +773,79 @@ mod tests {
             dropped_links_count: 0,
             status: Status::Unset,
             scope: InstrumentationScope::builder("t").build(),
-        };
-        StoredSpan::new(data, Resource::empty(), "svc".into(), 0)
+        }
+    }
+
+    fn source(service: &str) -> Arc<SpanSource> {
+        Arc::new(SpanSource {
+            resource: Resource::empty(),
+            service: StringValue::from(service.to_owned()),
+        })
+    }
+
+    fn store_span(data: SpanData, service: &str) -> StoredSpan {
+        StoredSpan::new(data, source(service), 0, &mut Vec::new())
+    }
+
+    fn stored(trace: u128, id: u64, parent: u64, start: u64, end: u64) -> StoredSpan {
+        store_span(span_data(trace, id, parent, start, end), "svc")
     }
 
     #[test]
-    fn a_stored_span_keeps_no_spare_vector_capacity() {
+    fn a_stored_span_gives_back_the_span_it_was_made_from() {
         use telemetry_core::KeyValue;
         use telemetry_span::{Event, Link};
 
-        let with_spare = |n: usize| {
-            let mut list = Vec::with_capacity(8);
-            list.extend((0..n).map(|i| KeyValue::new(format!("k{i}"), i as i64)));
-            list
-        };
-        let mut span = stored(1, 1, 0, 10, 20);
-        let mut data = span.data.clone();
-        data.attributes = with_spare(3);
-        data.events = Vec::with_capacity(4);
+        let mut data = span_data(7, 2, 1, 10, 20);
+        data.span_context = SpanContext::new(
+            TraceId::from_int(7),
+            SpanId::from_int(2),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::parse("vendor=value").expect("a valid tracestate"),
+        );
+        data.parent_is_remote = true;
+        data.kind = SpanKind::Client;
+        data.name = StringValue::from(String::from("GET /items"));
+        data.attributes = vec![
+            KeyValue::new("http.request.method", "GET"),
+            KeyValue::new("http.response.status_code", 503i64),
+        ];
+        data.dropped_attributes_count = 2;
         data.events.push(Event {
-            name: "e".into(),
+            name: "retry".into(),
             timestamp: Timestamp::from_unix_nanos(15),
-            attributes: with_spare(1),
-            dropped_attributes_count: 0,
+            attributes: vec![KeyValue::new("attempt", 2i64)],
+            dropped_attributes_count: 1,
         });
-        data.links = Vec::with_capacity(4);
-        data.links
-            .push(Link::new(data.span_context.clone(), with_spare(2)));
-        // An empty vector with capacity frees its buffer.
-        data.events[0].attributes.clear();
-        span = StoredSpan::new(data, Resource::empty(), "svc".into(), 0);
-        let data = &span.data;
-        assert_eq!(data.attributes.capacity(), 3);
-        assert_eq!(data.events.capacity(), 1);
-        assert_eq!(data.events[0].attributes.capacity(), 0);
-        assert_eq!(data.links.capacity(), 1);
-        assert_eq!(data.links[0].attributes.capacity(), 2);
-        // The size is taken after the shrink, so it charges no spare slot: five attribute
-        // slots with their two-byte keys, one event (its name is static), one link.
-        let attributes = 5 * size_of::<KeyValue>() + 5 * 2;
-        let expected =
-            size_of::<StoredSpan>() + attributes + size_of::<Event>() + size_of::<Link>();
-        assert_eq!(span.bytes, expected);
+        data.links.push(Link::new(
+            SpanContext::new(
+                TraceId::from_int(9),
+                SpanId::from_int(9),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::EMPTY,
+            ),
+            vec![KeyValue::new("link.kind", "follows")],
+        ));
+        data.dropped_events_count = 3;
+        data.dropped_links_count = 4;
+        data.status = Status::error("upstream unavailable");
+        let span = store_span(data.clone(), "svc");
+        assert_eq!(span.data(), data);
+        assert!(span.is_error() && !span.is_root());
+        assert!(span.has_attribute("http.response.status_code", "503"));
+        assert!(span.has_attribute("http.request.method", "GET"));
+        assert!(!span.has_attribute("http.request.method", "POST"));
+        assert!(
+            !span.has_attribute("attempt", "2"),
+            "event attributes are not span attributes"
+        );
+        // The charge is the compact form: inline size, detail bytes and the owned name.
+        assert_eq!(
+            span.bytes,
+            size_of::<StoredSpan>() + span.detail.len() + "GET /items".len()
+        );
     }
 
     #[test]
@@ -747,10 +857,9 @@ mod tests {
         assert_eq!(keys, [(10, TraceId::from_int(1))]);
         let key = (10, TraceId::from_int(1));
         // A late span from another service, with an error and the same start.
-        let mut late = stored(1, 3, 1, 10, 20);
-        late.service = "other".into();
-        late.data.status = Status::error("late");
-        store.insert(vec![late], 3);
+        let mut late = span_data(1, 3, 1, 10, 20);
+        late.status = Status::error("late");
+        store.insert(vec![store_span(late, "other")], 3);
         assert_eq!(store.errors.iter().copied().collect::<Vec<_>>(), [key]);
         for service in ["svc", "other"] {
             let index: Vec<_> = store.by_service[service].iter().copied().collect();
@@ -781,7 +890,7 @@ mod tests {
         store.insert(vec![stored(1, 5, 0, 30, 40), stored(1, 6, 0, 20, 40)], 1);
         let trace = &store.traces[&TraceId::from_int(1)];
         assert_eq!(
-            trace.spans[trace.root.unwrap()].data.span_context.span_id(),
+            trace.spans[trace.root.unwrap()].span_id,
             SpanId::from_int(6)
         );
     }
@@ -790,9 +899,9 @@ mod tests {
     fn usage_returns_to_zero_when_everything_is_evicted() {
         let mut store = TraceStore::new(0, 100);
         let failed = {
-            let mut span = stored(2, 1, 0, 1, 2);
-            span.data.status = Status::error("x");
-            span
+            let mut span = span_data(2, 1, 0, 1, 2);
+            span.status = Status::error("x");
+            store_span(span, "svc")
         };
         store.insert(vec![stored(1, 1, 0, 1, 2), failed], 1);
         assert_eq!((store.used, store.spans, store.evicted_spans), (0, 0, 2));

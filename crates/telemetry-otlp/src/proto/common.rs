@@ -283,6 +283,33 @@ fn key_value_fast<'a>(bytes: &'a [u8], strings: &mut Strings<'a>) -> Option<KeyV
     })
 }
 
+/// Whether the `KeyValue` message `r` is named `key` and its value satisfies `matches`; the
+/// value is decoded only when the key is `key`.
+pub(crate) fn key_value_matches<'a>(
+    r: Reader<'a>,
+    key: &str,
+    matches: &mut impl FnMut(&Value) -> bool,
+) -> Result<bool, DecodeError> {
+    let mut name = "";
+    let mut value = None;
+    r.fields(KEY_VALUE, |r, field| {
+        match field.number {
+            1 => name = r.str_field(field)?,
+            2 => value = Some(r.message_field(field)?),
+            _ => r.skip(field)?,
+        }
+        Ok(())
+    })?;
+    if name != key {
+        return Ok(false);
+    }
+    let value = match value {
+        Some(value) => read_any_value(value, &mut Strings::new())?,
+        None => Value::Empty,
+    };
+    Ok(matches(&value))
+}
+
 /// Reads a repeated `KeyValue` field's next element into `attributes`.
 #[inline]
 pub(crate) fn push_key_value<'a>(

@@ -2,12 +2,12 @@
 //! read back into [`TracesData`].
 
 use telemetry_context::{SpanContext, TraceFlags, TraceState};
-use telemetry_core::{InstrumentationScope, KeyValue, Resource, SpanId, Timestamp, TraceId};
+use telemetry_core::{InstrumentationScope, KeyValue, Resource, SpanId, Timestamp, TraceId, Value};
 use telemetry_span::{Event, Link, SpanData, SpanKind, Status};
 
 use super::common::{
-    ScopeFields, Strings, build_resource, push_key_value, read_resource, read_scope, string_value,
-    write_attributes, write_resource, write_scope,
+    ScopeFields, Strings, build_resource, key_value_matches, push_key_value, read_resource,
+    read_scope, string_value, write_attributes, write_resource, write_scope,
 };
 use super::wire::{Field, I32, I64, LEN, Reader, VARINT, Writer, key};
 use crate::error::{DecodeError, DecodeErrorKind};
@@ -190,6 +190,17 @@ fn write_span(w: &mut Writer<'_>, span: &SpanData) {
     w.uint_field(SPAN_KIND, span.kind.otlp_value() as u64);
     w.fixed64_field(SPAN_START, span.start_time.as_unix_nanos());
     w.fixed64_field(SPAN_END, span.end_time.as_unix_nanos());
+    write_span_tail(w, span);
+    w.fixed32_field(
+        SPAN_FLAGS,
+        span_flags(context.flags(), span.parent_is_remote),
+    );
+    w.end(nested);
+}
+
+/// Writes a span's attributes, events, links, status and dropped counts: the fields after
+/// its identity (ids, trace state, parent, name, kind, times) and before its flags.
+fn write_span_tail(w: &mut Writer<'_>, span: &SpanData) {
     write_attributes(w, SPAN_ATTRIBUTES, &span.attributes);
     w.uint_field(
         SPAN_DROPPED_ATTRIBUTES,
@@ -230,11 +241,91 @@ fn write_span(w: &mut Writer<'_>, span: &SpanData) {
         w.uint_field(STATUS_CODE, span.status.otlp_code() as u64);
         w.end(nested);
     }
-    w.fixed32_field(
-        SPAN_FLAGS,
-        span_flags(context.flags(), span.parent_is_remote),
+}
+
+/// Appends the fields of a span's OTLP `Span` message other than its ids, parent, name,
+/// kind, times and flags: its trace state, attributes, events, links, status and dropped
+/// counts, as a `Span` message body without the identity fields.
+pub(crate) fn write_span_detail(out: &mut Vec<u8>, span: &SpanData) {
+    let w = &mut Writer::new(out);
+    w.bytes_field(
+        SPAN_TRACE_STATE,
+        span.span_context.trace_state().header().as_bytes(),
     );
-    w.end(nested);
+    write_span_tail(w, span);
+}
+
+/// Reads what [`write_span_detail`] wrote into `span`, replacing its trace state,
+/// attributes, events, links, status and dropped counts; any other `Span` field is skipped.
+pub(crate) fn read_span_detail(input: &[u8], span: &mut SpanData) -> Result<(), DecodeError> {
+    let strings = &mut Strings::new();
+    let mut state = TraceState::EMPTY;
+    span.attributes.clear();
+    span.events.clear();
+    span.links.clear();
+    span.status = Status::Unset;
+    (
+        span.dropped_attributes_count,
+        span.dropped_events_count,
+        span.dropped_links_count,
+    ) = (0, 0, 0);
+    Reader::new(input).fields(SPAN, |r, field| {
+        read_span_detail_field(r, field, span, &mut state, strings)
+    })?;
+    let context = &span.span_context;
+    span.span_context = SpanContext::new(
+        context.trace_id(),
+        context.span_id(),
+        context.flags(),
+        context.is_remote(),
+        state,
+    );
+    Ok(())
+}
+
+/// Whether a span detail written by [`write_span_detail`] has an attribute named `key`
+/// whose value satisfies `matches`, decoding no other attribute's value.
+pub(crate) fn span_detail_attribute_matches(
+    input: &[u8],
+    key: &str,
+    mut matches: impl FnMut(&Value) -> bool,
+) -> Result<bool, DecodeError> {
+    let mut found = false;
+    Reader::new(input).fields(SPAN, |r, field| {
+        if field.number == 9 && !found {
+            found = key_value_matches(r.message_field(field)?, key, &mut matches)?;
+            Ok(())
+        } else {
+            r.skip(field)
+        }
+    })?;
+    Ok(found)
+}
+
+/// Reads one `Span` field outside its identity (see [`write_span_tail`]), or skips it.
+fn read_span_detail_field<'a>(
+    r: &mut Reader<'a>,
+    field: Field,
+    span: &mut SpanData,
+    state: &mut TraceState,
+    strings: &mut Strings<'a>,
+) -> Result<(), DecodeError> {
+    match field.number {
+        3 => *state = trace_state(r, field)?,
+        9 => push_key_value(r, field, &mut span.attributes, strings)?,
+        10 => span.dropped_attributes_count = r.varint_field(field)? as u32,
+        11 => span
+            .events
+            .push(read_event(r.message_field(field)?, strings)?),
+        12 => span.dropped_events_count = r.varint_field(field)? as u32,
+        13 => span
+            .links
+            .push(read_link(r.message_field(field)?, strings)?),
+        14 => span.dropped_links_count = r.varint_field(field)? as u32,
+        15 => span.status = read_status(r.message_field(field)?)?,
+        _ => r.skip(field)?,
+    }
+    Ok(())
 }
 
 /// Reads an `ExportTraceServiceRequest` (or a `TracesData`: same fields, same numbers).
@@ -400,7 +491,6 @@ fn read_span<'a>(
         match field.number {
             1 => trace_id = RawId::read(r, field)?,
             2 => span_id = RawId::read(r, field)?,
-            3 => state = trace_state(r, field)?,
             4 => parent = Some(RawId::read(r, field)?),
             5 => span.name = strings.get(r.str_field(field)?),
             6 => {
@@ -411,19 +501,8 @@ fn read_span<'a>(
             }
             7 => span.start_time = Timestamp::from_unix_nanos(r.fixed64_field(field)?),
             8 => span.end_time = Timestamp::from_unix_nanos(r.fixed64_field(field)?),
-            9 => push_key_value(r, field, &mut span.attributes, strings)?,
-            10 => span.dropped_attributes_count = r.varint_field(field)? as u32,
-            11 => span
-                .events
-                .push(read_event(r.message_field(field)?, strings)?),
-            12 => span.dropped_events_count = r.varint_field(field)? as u32,
-            13 => span
-                .links
-                .push(read_link(r.message_field(field)?, strings)?),
-            14 => span.dropped_links_count = r.varint_field(field)? as u32,
-            15 => span.status = read_status(r.message_field(field)?)?,
             16 => flags = r.fixed32_field(field)?,
-            _ => r.skip(field)?,
+            _ => read_span_detail_field(r, field, &mut span, &mut state, strings)?,
         }
         Ok(())
     })?;
@@ -542,6 +621,91 @@ mod tests {
         let bytes = encode(&data);
         assert_eq!(read_request(&bytes)?, data);
         Ok(())
+    }
+
+    #[test]
+    fn a_span_detail_restores_every_field_the_identity_does_not_hold() -> Result<(), DecodeError> {
+        let data = sample_data();
+        let spans = data
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans);
+        let mut seen = 0;
+        for span in spans {
+            let mut detail = Vec::new();
+            write_span_detail(&mut detail, span);
+            // What a store keeps beside the detail: the identity, and placeholders elsewhere.
+            let mut restored = span.clone();
+            restored.attributes = vec![KeyValue::new("stale", 1)];
+            restored.events.clear();
+            restored.links.clear();
+            restored.status = Status::Ok;
+            restored.dropped_attributes_count = 9;
+            restored.span_context = SpanContext::new(
+                span.span_context.trace_id(),
+                span.span_context.span_id(),
+                span.span_context.flags(),
+                span.span_context.is_remote(),
+                TraceState::EMPTY,
+            );
+            read_span_detail(&detail, &mut restored)?;
+            assert_eq!(&restored, span);
+            seen += 1;
+        }
+        assert!(seen > 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_span_detail_answers_attribute_lookups_without_other_values() -> Result<(), DecodeError> {
+        let data = sample_data();
+        let span = data
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .find(|span| !span.attributes.is_empty())
+            .expect("sample data has a span with attributes");
+        let mut detail = Vec::new();
+        write_span_detail(&mut detail, span);
+        for kv in &span.attributes {
+            let expected = kv.value.clone();
+            let mut calls = 0;
+            let found = span_detail_attribute_matches(&detail, kv.key.as_str(), |value| {
+                calls += 1;
+                *value == expected
+            })?;
+            assert!(found, "{} not found", kv.key.as_str());
+            assert!(calls >= 1);
+            assert!(!span_detail_attribute_matches(
+                &detail,
+                kv.key.as_str(),
+                |_| false
+            )?);
+        }
+        let mut calls = 0;
+        let absent = span_detail_attribute_matches(&detail, "no.such.key", |_| {
+            calls += 1;
+            true
+        })?;
+        assert!(!absent);
+        assert_eq!(calls, 0, "values of other keys are not decoded");
+        assert!(span_detail_attribute_matches(&detail[..detail.len() - 1], "x", |_| true).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_truncated_span_detail_is_an_error() {
+        let data = sample_data();
+        let Some(span) = data.resource_spans[0].scope_spans[0].spans.first() else {
+            panic!("sample data has a span");
+        };
+        let mut detail = Vec::new();
+        write_span_detail(&mut detail, span);
+        assert!(!detail.is_empty());
+        let mut target = span.clone();
+        assert!(read_span_detail(&detail[..detail.len() - 1], &mut target).is_err());
     }
 
     #[test]
