@@ -20,6 +20,10 @@
 //!    512-span requests back to back (cycling through them: after the first lap its spans
 //!    join traces already stored, and eviction keeps the store at its budget).
 //!
+//! 5. **Search times.** On a store holding one pass's requests, in process through
+//!    `Store::api`: trace searches with each filter, those matching nothing being the worst
+//!    case (they walk every stored trace), and one trace's detail.
+//!
 //! `cargo bench -p telemetry-benches --bench dashboard_ingest` (release). Set
 //! `DASHBOARD_BENCH_REQUESTS` to change the number of 512-span requests per pass (default
 //! 300). Under `cargo test --benches` (no `--bench` argument) it makes one small pass of each
@@ -515,6 +519,96 @@ fn store_pass(requests: &[Bytes]) -> (f64, f64, usize, u64) {
     )
 }
 
+/// Times trace searches and one trace's detail on a store holding `requests`: each query
+/// run `repeats` times in process through `Store::api` (no sockets), median reported. The
+/// filters that match nothing walk every stored trace: the worst case of each filter.
+fn query_pass(requests: &[Bytes], repeats: usize) {
+    let store = Store::new(StoreConfig::default());
+    let source = IngestSource {
+        transport: Transport::HttpProtobuf,
+        peer: None,
+    };
+    for bytes in requests {
+        let data = decode_traces(bytes).expect("our own requests decode");
+        store.ingest_traces(data, &source);
+    }
+    let traces = requests.len() * TRACES_PER_REQUEST;
+    let oldest = trace_hex(1);
+    let queries: [(&str, String); 10] = [
+        ("newest 20, no filter", "limit=20".to_owned()),
+        (
+            "status=error, newest 20",
+            "status=error&limit=20".to_owned(),
+        ),
+        ("spanName matching none", "spanName=no-such-span".to_owned()),
+        ("minDuration above all", "minDuration=60s".to_owned()),
+        (
+            "attr matching none, key in every span",
+            "attr=url.path%3D%2Fnowhere".to_owned(),
+        ),
+        (
+            "attr matching none, number value",
+            "attr=http.response.status_code%3D404".to_owned(),
+        ),
+        (
+            "attr matching none, key in no span",
+            "attr=user.id%3D42".to_owned(),
+        ),
+        (
+            "attr matching only the oldest trace",
+            "attr=url.path%3D%2Fapi%2Forders%2F1".to_owned(),
+        ),
+        (
+            "attr on a value of every trace, newest 20",
+            "attr=server.address%3Dorders.internal&limit=20".to_owned(),
+        ),
+        ("service, newest 20", "service=checkout&limit=20".to_owned()),
+    ];
+    println!(
+        "\ntrace search in process (Store::api), store of {traces} traces of {SPANS_PER_TRACE} \
+         spans, median of {repeats}:"
+    );
+    for (what, query) in &queries {
+        let mut times: Vec<f64> = (0..repeats)
+            .map(|_| {
+                let started = Instant::now();
+                let response = store.api(&ApiRequest {
+                    method: &Method::GET,
+                    path: "/api/traces",
+                    query: Some(query),
+                    body: b"",
+                });
+                let elapsed = started.elapsed().as_secs_f64();
+                assert_eq!(response.status, 200, "{query}");
+                black_box(response);
+                elapsed
+            })
+            .collect();
+        println!("  {what:<50} {:>9.3} ms", median(&mut times) * 1e3);
+    }
+    let path = format!("/api/traces/{oldest}");
+    let mut times: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let started = Instant::now();
+            let response = store.api(&ApiRequest {
+                method: &Method::GET,
+                path: &path,
+                query: None,
+                body: b"",
+            });
+            let elapsed = started.elapsed().as_secs_f64();
+            assert_eq!(response.status, 200, "{path}");
+            black_box(response);
+            elapsed
+        })
+        .collect();
+    println!(
+        "  {:<50} {:>9.3} ms",
+        "one trace with its 8 spans (GET /api/traces/{id})",
+        median(&mut times) * 1e3
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench` (a filter argument is accepted and ignored). Without it
     // this is `cargo test --benches` keeping the benchmark compiling and working: one small
@@ -645,4 +739,7 @@ fn main() {
     );
     latency_pass(&runtime, None, latency_samples);
     latency_pass(&runtime, Some(&requests), latency_samples);
+
+    // 5. Search times.
+    query_pass(&requests, if full { 21 } else { 1 });
 }

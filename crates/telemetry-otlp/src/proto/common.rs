@@ -145,17 +145,30 @@ const SLOTS: usize = 512;
 /// malloc and free from about 30% of decode time to a few percent.
 pub(crate) struct Strings<'a> {
     slots: Vec<Option<(&'a str, StringValue)>>,
+    share: bool,
 }
 
 impl<'a> Strings<'a> {
     pub(crate) fn new() -> Self {
-        Strings { slots: Vec::new() }
+        Strings {
+            slots: Vec::new(),
+            share: true,
+        }
+    }
+
+    /// A cache that shares nothing, for decoding a few strings: the cache's table is 20 KiB
+    /// to zero, far more than a single span's strings cost to allocate.
+    pub(crate) fn unshared() -> Self {
+        Strings {
+            slots: Vec::new(),
+            share: false,
+        }
     }
 
     /// The string as a [`StringValue`], shared with earlier occurrences when short.
     #[inline]
     pub(crate) fn get(&mut self, s: &'a str) -> StringValue {
-        if s.is_empty() || s.len() > MAX_SHARED_LEN {
+        if s.is_empty() || s.len() > MAX_SHARED_LEN || !self.share {
             return string_value(s);
         }
         if self.slots.is_empty() {
@@ -290,21 +303,23 @@ pub(crate) fn key_value_matches<'a>(
     key: &str,
     matches: &mut impl FnMut(&Value) -> bool,
 ) -> Result<bool, DecodeError> {
-    let mut name = "";
+    // The key is compared as bytes, unvalidated: equal bytes are the (valid) `key`, and
+    // any other key is not looked at further.
+    let mut name: &[u8] = b"";
     let mut value = None;
     r.fields(KEY_VALUE, |r, field| {
         match field.number {
-            1 => name = r.str_field(field)?,
+            1 => name = r.bytes_field(field)?,
             2 => value = Some(r.message_field(field)?),
             _ => r.skip(field)?,
         }
         Ok(())
     })?;
-    if name != key {
+    if name != key.as_bytes() {
         return Ok(false);
     }
     let value = match value {
-        Some(value) => read_any_value(value, &mut Strings::new())?,
+        Some(value) => read_any_value(value, &mut Strings::unshared())?,
         None => Value::Empty,
     };
     Ok(matches(&value))

@@ -258,7 +258,7 @@ pub(crate) fn write_span_detail(out: &mut Vec<u8>, span: &SpanData) {
 /// Reads what [`write_span_detail`] wrote into `span`, replacing its trace state,
 /// attributes, events, links, status and dropped counts; any other `Span` field is skipped.
 pub(crate) fn read_span_detail(input: &[u8], span: &mut SpanData) -> Result<(), DecodeError> {
-    let strings = &mut Strings::new();
+    let strings = &mut Strings::unshared();
     let mut state = TraceState::EMPTY;
     span.attributes.clear();
     span.events.clear();
