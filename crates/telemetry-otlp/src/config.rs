@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use telemetry_core::env::{self, EnvSource, ProcessEnv};
 
+use crate::tls::{PemSource, TlsConfig};
+
 /// The export timeout when neither the environment nor code sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -98,11 +100,18 @@ pub struct ExporterConfig {
     pub compression: Compression,
     /// The wire protocol.
     pub protocol: Protocol,
+    /// Trust roots and client identity for `https` endpoints
+    /// (`OTEL_EXPORTER_OTLP_CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY`).
+    pub tls: TlsConfig,
+    /// OTLP/gRPC only: an endpoint without a scheme (`collector:4317`) is connected to in
+    /// plain text instead of TLS (`OTEL_EXPORTER_OTLP_INSECURE`). An `http` or `https`
+    /// scheme decides by itself and overrides this.
+    pub insecure: bool,
 }
 
 impl ExporterConfig {
     /// The spec's defaults for `signal`: OTLP/HTTP protobuf to `localhost:4318`, no headers,
-    /// 10 s, no compression.
+    /// 10 s, no compression, the system's trust roots, secure.
     pub fn new(signal: Signal) -> Self {
         ExporterConfig {
             endpoint: signal_endpoint(DEFAULT_HTTP_ENDPOINT, signal),
@@ -110,6 +119,8 @@ impl ExporterConfig {
             timeout: Some(DEFAULT_TIMEOUT),
             compression: Compression::None,
             protocol: Protocol::HttpProtobuf,
+            tls: TlsConfig::default(),
+            insecure: false,
         }
     }
 
@@ -126,6 +137,9 @@ impl ExporterConfig {
     /// through to the next source. With `protocol` gRPC, a header whose value is not
     /// visible ASCII (which gRPC metadata cannot carry) is skipped the same way. Headers from the
     /// per-signal variable replace the generic list as a whole, as any other option does.
+    ///
+    /// The certificate variables hold file paths, which are read when the exporter is built:
+    /// a file that is missing or not PEM fails `build` with an error naming the variable.
     pub fn from_env_source(env: &(impl EnvSource + ?Sized), signal: Signal) -> Self {
         let generic = |option: &str| format!("OTEL_EXPORTER_OTLP_{option}");
         let specific = |option: &str| format!("OTEL_EXPORTER_OTLP_{}_{option}", signal.env_name());
@@ -167,12 +181,35 @@ impl ExporterConfig {
             }
         };
 
+        // Each file is an option of its own: a per-signal CA does not drop the generic
+        // client identity, as the spec makes every option overridable on its own.
+        let pem = |option: &str| {
+            [specific(option), generic(option)]
+                .into_iter()
+                .find_map(|name| {
+                    env::read_string(env, &name).map(|path| PemSource::File {
+                        path: path.into(),
+                        variable: Some(name),
+                    })
+                })
+        };
+        let tls = TlsConfig {
+            ca_certificate: pem("CERTIFICATE"),
+            client_certificate: pem("CLIENT_CERTIFICATE"),
+            client_key: pem("CLIENT_KEY"),
+        };
+        let insecure = env::read_bool(env, &specific("INSECURE"))
+            .or_else(|| env::read_bool(env, &generic("INSECURE")))
+            .unwrap_or(false);
+
         ExporterConfig {
             endpoint,
             headers,
             timeout,
             compression,
             protocol,
+            tls,
+            insecure,
         }
     }
 }
@@ -428,6 +465,60 @@ mod tests {
         assert_eq!(config.compression, Compression::None);
         assert_eq!(config.protocol, Protocol::HttpProtobuf);
         assert_eq!(config.headers, [("c".to_owned(), "3".to_owned())]);
+    }
+
+    #[test]
+    fn certificate_files_and_insecure_per_signal_over_generic() {
+        let file = |path: &str, variable: &str| {
+            Some(PemSource::File {
+                path: path.into(),
+                variable: Some(variable.to_owned()),
+            })
+        };
+        let env = [
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "/etc/traces-ca.pem",
+            ),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/client.pem"),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/client.key"),
+            ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "/etc/logs.key"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+            ("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "false"),
+        ];
+        let traces = ExporterConfig::from_env_source(&env, Signal::Traces);
+        assert_eq!(
+            traces.tls,
+            TlsConfig {
+                ca_certificate: file(
+                    "/etc/traces-ca.pem",
+                    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"
+                ),
+                client_certificate: file(
+                    "/etc/client.pem",
+                    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"
+                ),
+                client_key: file("/etc/client.key", "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+            }
+        );
+        assert!(traces.insecure);
+        let logs = ExporterConfig::from_env_source(&env, Signal::Logs);
+        assert_eq!(
+            logs.tls.ca_certificate,
+            file("/etc/ca.pem", "OTEL_EXPORTER_OTLP_CERTIFICATE")
+        );
+        assert_eq!(
+            logs.tls.client_key,
+            file("/etc/logs.key", "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY")
+        );
+        assert!(logs.insecure);
+        let metrics = ExporterConfig::from_env_source(&env, Signal::Metrics);
+        assert!(!metrics.insecure, "the per-signal false wins");
+        assert_eq!(
+            ExporterConfig::new(Signal::Traces).tls,
+            TlsConfig::default()
+        );
     }
 
     #[test]

@@ -71,9 +71,27 @@
 //! own thread, with the tokio runtime hyper needs inside it: a program without a runtime
 //! works, and one inside tokio may export, flush and shut down from any thread. Settings come
 //! from `OTEL_EXPORTER_OTLP_*` ([`ExporterConfig::from_env`]) or from the builder; retries
-//! follow OTLP's rules within each export's deadline (see [`HttpSpanExporter`]). No TLS
-//! yet: `https` endpoints are refused by `build` with an [`ExporterBuildError`], and so is
-//! the `grpc` protocol by the HTTP exporters (the gRPC exporters below speak it).
+//! follow OTLP's rules within each export's deadline (see [`HttpSpanExporter`]). The `grpc`
+//! protocol is refused by the HTTP exporters' `build` with an [`ExporterBuildError`] (the
+//! gRPC exporters below speak it).
+//!
+//! # TLS
+//!
+//! An `https` endpoint is reached over TLS with rustls, on the `ring` crypto provider, which
+//! every exporter names itself, so a process-wide default provider installed elsewhere
+//! changes nothing; `http` stays plain text. The server's certificate is checked against
+//! the system's trust roots plus the CA certificates of [`TlsConfig::ca_certificate`]
+//! (`OTEL_EXPORTER_OTLP_CERTIFICATE`, or the builders' `ca_certificate_pem`), and a client
+//! certificate and key can be shown to servers that ask for mutual TLS
+//! (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and `_CLIENT_KEY`, or `client_identity_pem`);
+//! each variable has its per-signal form (`OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, ...),
+//! which wins. The files are read and checked when the exporter is built: one that is
+//! missing or not PEM fails `build` with an [`ExporterBuildError::Tls`] naming the variable
+//! and the path. For `http` endpoints they are not read. A handshake that fails because the
+//! certificate is not trusted, does not name the host, or is refused by the server fails
+//! the export at once, without retries (a certificate does not fix itself before the
+//! deadline), with a message that starts `TLS with <endpoint> failed`. OTLP/HTTP offers
+//! HTTP/2 and HTTP/1.1 by ALPN and speaks whichever the server picks; OTLP/gRPC offers `h2`.
 //!
 //! ```
 //! use std::time::Duration;
@@ -146,7 +164,10 @@
 //! Over OTLP/gRPC, [`GrpcSpanExporter`], [`GrpcMetricExporter`] and [`GrpcLogExporter`] do
 //! the same for each signal through tonic: the request is our own encoding passed through a
 //! raw-bytes codec, so the wire bytes are those of the HTTP exporters. Each owns its thread
-//! and a lazily connected HTTP/2 channel (plain text; `https` is refused), sends every
+//! and a lazily connected HTTP/2 channel (TLS for `https`, as above; plain text for `http`;
+//! an endpoint without a scheme, `collector:4317`, is TLS unless
+//! `OTEL_EXPORTER_OTLP_INSECURE=true` or the builders' `insecure(true)`, as the spec's
+//! default is secure), sends every
 //! export with a `grpc-timeout`, retries the gRPC codes OTLP calls transient with backoff
 //! and jitter, waits at least the `RetryInfo` delay a server asks for, and reports the other
 //! codes at once with a [`GrpcExportError`]. `from_env` takes `OTEL_EXPORTER_OTLP_*` and
@@ -203,6 +224,7 @@ mod json;
 mod logs;
 mod metrics;
 mod proto;
+mod tls;
 mod traces;
 
 pub use codec::{
@@ -234,4 +256,5 @@ pub use export::retry::RetryPolicy;
 pub use export::{ExporterBuildError, HttpExportError};
 pub use logs::{LogsData, ResourceLogs, ScopeLogs};
 pub use metrics::MetricsData;
+pub use tls::{PemItem, PemSource, TlsConfig, TlsConfigError, TlsConfigErrorKind};
 pub use traces::{ResourceSpans, ScopeSpans, TracesData};

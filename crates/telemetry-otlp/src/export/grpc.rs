@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, Bytes};
 use http::Uri;
 use http::uri::PathAndQuery;
+use hyper_rustls::HttpsConnectorBuilder;
+use hyper_util::client::legacy::connect::HttpConnector;
+use rustls::ClientConfig;
 use telemetry_core::diagnostic;
 use tokio::sync::mpsc;
 use tonic::codec::{
@@ -40,6 +43,7 @@ use crate::config::{
     Compression, DEFAULT_GRPC_ENDPOINT, DEFAULT_TIMEOUT, ExporterConfig, Protocol,
 };
 use crate::proto::wire::Reader;
+use crate::tls;
 
 /// The longest `RetryInfo.retry_delay` honoured: a server asking for more is treated as
 /// asking for this, so one bad status cannot park the exporter for a day (the deadline cuts
@@ -306,15 +310,20 @@ impl GrpcClient {
         if config.protocol != Protocol::Grpc {
             return Err(ExporterBuildError::UnsupportedProtocol(config.protocol));
         }
-        let uri: Uri = config
-            .endpoint
+        let uri: Uri = with_scheme(&config.endpoint, config.insecure)
             .parse()
             .map_err(|_| ExporterBuildError::InvalidEndpoint(config.endpoint.clone()))?;
-        match uri.scheme_str() {
-            Some("http") if uri.authority().is_some() => {}
-            Some("https") => return Err(ExporterBuildError::TlsUnsupported(config.endpoint)),
+        // The TLS settings are read and checked here, so that a bad certificate file fails
+        // the build; for `http` they are ignored, as the spec applies them to secure
+        // connections only.
+        let tls = match uri.scheme_str() {
+            _ if uri.authority().is_none() => {
+                return Err(ExporterBuildError::InvalidEndpoint(config.endpoint));
+            }
+            Some("http") => None,
+            Some("https") => Some(config.tls.client_config()?),
             _ => return Err(ExporterBuildError::InvalidEndpoint(config.endpoint)),
-        }
+        };
         let endpoint = Endpoint::from(uri)
             .user_agent(USER_AGENT)
             .map_err(|_| ExporterBuildError::InvalidEndpoint(config.endpoint.clone()))?
@@ -336,6 +345,8 @@ impl GrpcClient {
         let stats = GrpcExporterStats::default();
         let worker = Worker {
             endpoint,
+            tls,
+            tls_failures: tls::FailureSlot::default(),
             endpoint_url: config.endpoint,
             path: PathAndQuery::from_static(signal.path),
             metadata,
@@ -430,6 +441,10 @@ impl<T> Drop for AbortOnDrop<T> {
 /// The exporter's thread: owns the runtime and the channel.
 struct Worker {
     endpoint: Endpoint,
+    /// The TLS configuration of an `https` endpoint, until the channel takes it.
+    tls: Option<ClientConfig>,
+    /// TLS errors of the channel's connections, which tonic does not always pass on.
+    tls_failures: tls::FailureSlot,
     /// The endpoint as configured, for reports.
     endpoint_url: String,
     path: PathAndQuery,
@@ -442,11 +457,33 @@ struct Worker {
 
 impl Worker {
     /// The worker's loop, run inside its runtime until the job channel closes.
-    async fn run(self, jobs: mpsc::UnboundedReceiver<Job<GrpcExportError>>, retry: RetryPolicy) {
+    async fn run(
+        mut self,
+        jobs: mpsc::UnboundedReceiver<Job<GrpcExportError>>,
+        retry: RetryPolicy,
+    ) {
         // Inside the runtime: the channel spawns its connection task on it. Lazy, so
         // building the exporter connects nowhere and a collector that starts later is
         // found on the first export.
-        let channel = StatusDetailsFilter::new(self.endpoint.connect_lazy());
+        let channel = match self.tls.take() {
+            // Our own rustls connector rather than tonic's TLS, which would take a
+            // process-wide default crypto provider over ours. tonic still applies the
+            // connect timeout around it; ALPN offers h2 only, as gRPC needs it.
+            Some(config) => {
+                let mut tcp = HttpConnector::new();
+                tcp.enforce_http(false);
+                tcp.set_nodelay(true);
+                let connector = HttpsConnectorBuilder::new()
+                    .with_tls_config(config)
+                    .https_only()
+                    .enable_http2()
+                    .wrap_connector(tcp);
+                let connector = tls::Recording::new(connector, self.tls_failures.clone());
+                self.endpoint.connect_with_connector_lazy(connector)
+            }
+            None => self.endpoint.connect_lazy(),
+        };
+        let channel = StatusDetailsFilter::new(channel);
         let mut jitter = Jitter::new();
         let this = &self;
         worker::serve(jobs, async |body, deadline| {
@@ -474,12 +511,17 @@ impl Worker {
         }
         let mut request = tonic::Request::new(body.clone());
         *request.metadata_mut() = self.metadata.clone();
+        // Only this attempt's connections count: an old error must not be blamed on it.
+        let _ = self.tls_failures.take();
         if let Some(deadline) = deadline {
             // grpc-timeout: the server may stop working on a request we no longer wait for.
             let left = deadline.saturating_duration_since(Instant::now());
             request.set_timeout(left.min(MAX_GRPC_TIMEOUT));
         }
         grpc.ready().await.map_err(|error| {
+            if let Some(failure) = self.tls_failure(&error, attempts) {
+                return failure;
+            }
             let message = error_chain(&error);
             AttemptError::Retry(
                 GrpcExportError::new(Some(Code::Unavailable), attempts, message),
@@ -515,7 +557,9 @@ impl Worker {
                 );
                 Ok(())
             }
-            Ok(Err(status)) => Err(classify(&status, attempts)),
+            Ok(Err(status)) => Err(self
+                .tls_failure(&status, attempts)
+                .unwrap_or_else(|| classify(&status, attempts))),
             Err(error) => Err(AttemptError::Permanent(GrpcExportError::new(
                 None,
                 attempts,
@@ -524,10 +568,44 @@ impl Worker {
         }
     }
 
+    /// A TLS failure in `error`'s chain, as the attempt's outcome: tonic reports a failed
+    /// handshake as UNAVAILABLE, which is retried, but a certificate that is not trusted
+    /// fails the same way every time (see [`tls::is_permanent`]).
+    fn tls_failure(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+        attempts: u32,
+    ) -> Option<AttemptError<GrpcExportError>> {
+        let recorded = self.tls_failures.take();
+        let failure = tls::tls_failure(error).or(recorded.as_ref())?;
+        let message = truncate(
+            &tls::describe_failure(&self.endpoint_url, failure),
+            MESSAGE_LEN,
+        );
+        let error = GrpcExportError::new(Some(Code::Unavailable), attempts, message);
+        Some(if tls::is_permanent(failure) {
+            AttemptError::Permanent(error)
+        } else {
+            AttemptError::Retry(error, None)
+        })
+    }
+
     /// Reports and counts the `partial_success` of an `Export*ServiceResponse`.
     fn read_partial_success(&self, body: &[u8]) {
         let partial = worker::partial_success_proto(body);
         worker::record_partial_success(&self.stats.0, &self.endpoint_url, self.items, partial);
+    }
+}
+
+/// The endpoint with a scheme: one given without (`collector:4317`, which gRPC clients
+/// accept) gets `https://`, or `http://` when `insecure` (the spec's default is secure).
+fn with_scheme(endpoint: &str, insecure: bool) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_owned()
+    } else if insecure {
+        format!("http://{endpoint}")
+    } else {
+        format!("https://{endpoint}")
     }
 }
 
@@ -796,6 +874,23 @@ mod tests {
             ),
             16
         ));
+    }
+
+    #[test]
+    fn the_scheme_decides_and_insecure_only_without_one() {
+        let cases = [
+            ("collector:4317", false, "https://collector:4317"),
+            ("collector:4317", true, "http://collector:4317"),
+            ("http://collector:4317", false, "http://collector:4317"),
+            ("https://collector:4317", true, "https://collector:4317"),
+        ];
+        for (endpoint, insecure, expected) in cases {
+            assert_eq!(
+                with_scheme(endpoint, insecure),
+                expected,
+                "{endpoint} {insecure}"
+            );
+        }
     }
 
     #[test]

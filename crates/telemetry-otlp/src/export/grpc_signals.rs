@@ -45,8 +45,9 @@ macro_rules! settings_setters {
             self
         }
 
-        /// The collector's address, `http://host:port`; a path, if any, is ignored, as
-        /// the gRPC method names the service.
+        /// The collector's address: `http://host:port` (plain text), `https://host:port`
+        /// (TLS), or `host:port` (TLS unless [`insecure`](Self::insecure)); a path, if any,
+        /// is ignored, as the gRPC method names the service.
         pub fn endpoint(mut self, url: impl Into<String>) -> Self {
             self.settings.config.endpoint = url.into();
             self
@@ -95,6 +96,54 @@ macro_rules! settings_setters {
             self.settings.max_response_size = bytes;
             self
         }
+
+        /// Trusts the CAs whose certificates `pem` holds (PEM text, one or more
+        /// certificates) besides the system's roots, for an `https` endpoint; checked when
+        /// building. Replaces a CA file set before.
+        pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+            self.settings.config.tls.ca_certificate = Some($crate::PemSource::Pem(pem.into()));
+            self
+        }
+
+        /// [`ca_certificate_pem`](Self::ca_certificate_pem) from a file, read when
+        /// building.
+        pub fn ca_certificate_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.settings.config.tls.ca_certificate = Some($crate::PemSource::file(path));
+            self
+        }
+
+        /// The client certificate chain (leaf first) and its private key, both PEM, that
+        /// an `https` endpoint asking for mutual TLS is shown; checked when building.
+        pub fn client_identity_pem(
+            mut self,
+            certificate: impl Into<Vec<u8>>,
+            key: impl Into<Vec<u8>>,
+        ) -> Self {
+            let tls = &mut self.settings.config.tls;
+            tls.client_certificate = Some($crate::PemSource::Pem(certificate.into()));
+            tls.client_key = Some($crate::PemSource::Pem(key.into()));
+            self
+        }
+
+        /// [`client_identity_pem`](Self::client_identity_pem) from two files, read when
+        /// building.
+        pub fn client_identity_files(
+            mut self,
+            certificate: impl Into<std::path::PathBuf>,
+            key: impl Into<std::path::PathBuf>,
+        ) -> Self {
+            let tls = &mut self.settings.config.tls;
+            tls.client_certificate = Some($crate::PemSource::file(certificate));
+            tls.client_key = Some($crate::PemSource::file(key));
+            self
+        }
+
+        /// For an endpoint without a scheme (`collector:4317`): plain text instead of TLS
+        /// (`OTEL_EXPORTER_OTLP_INSECURE`). An `http` or `https` scheme decides by itself.
+        pub fn insecure(mut self, insecure: bool) -> Self {
+            self.settings.config.insecure = insecure;
+            self
+        }
     };
 }
 
@@ -108,7 +157,11 @@ macro_rules! settings_setters {
 /// until the batch is delivered, refused, or out of time, and may be called from any thread,
 /// inside an async runtime or not; so may `shutdown`.
 ///
-/// Transport: HTTP/2 without TLS, so `https` endpoints are refused when building. The
+/// Transport: HTTP/2, in plain text for `http` endpoints and over TLS (rustls, ALPN `h2`)
+/// for `https` ones and for endpoints without a scheme unless
+/// [`insecure`](GrpcSpanExporterBuilder::insecure). The server's certificate is checked
+/// against the system's roots and any configured CA; a certificate that fails the check (or
+/// a server that refuses ours) fails the export at once, as retrying cannot fix it. The
 /// request is the hand-encoded `ExportTraceServiceRequest`, optionally gzip-compressed.
 ///
 /// Outcomes: OK is success, and a `partial_success` in the response is reported through
@@ -426,19 +479,34 @@ mod tests {
                 "protocol http/protobuf is not supported by this exporter",
             ),
             (
-                "https",
-                GrpcSpanExporter::builder().endpoint("https://collector:4317"),
-                "endpoint \"https://collector:4317\" needs TLS, which this exporter lacks",
+                "https with a CA file that is missing",
+                GrpcSpanExporter::builder()
+                    .endpoint("https://collector:4317")
+                    .ca_certificate_file("/nonexistent/ca.pem"),
+                "TLS configuration: CA certificate file /nonexistent/ca.pem cannot be read: \
+                 No such file or directory (os error 2)",
             ),
             (
-                "no scheme",
-                GrpcSpanExporter::builder().endpoint("collector:4317"),
-                "endpoint \"collector:4317\" is not an absolute http URL",
+                "no scheme means TLS, so its settings are checked",
+                GrpcSpanExporter::builder()
+                    .endpoint("collector:4317")
+                    .client_identity_pem("cert", "key"),
+                "TLS configuration: client certificate holds no PEM certificate",
+            ),
+            (
+                "empty",
+                GrpcSpanExporter::builder().endpoint(""),
+                "endpoint \"\" is not an absolute http or https URL",
+            ),
+            (
+                "other scheme",
+                GrpcSpanExporter::builder().endpoint("unix:///run/otel.sock"),
+                "endpoint \"unix:///run/otel.sock\" is not an absolute http or https URL",
             ),
             (
                 "garbage",
                 GrpcSpanExporter::builder().endpoint("http://exa mple/"),
-                "endpoint \"http://exa mple/\" is not an absolute http URL",
+                "endpoint \"http://exa mple/\" is not an absolute http or https URL",
             ),
             (
                 "header name",

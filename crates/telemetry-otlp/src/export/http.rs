@@ -29,8 +29,14 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 4 << 20;
 /// blocks the calling thread until the batch is delivered, refused, or out of time, and may
 /// be called from any thread, inside an async runtime or not.
 ///
-/// Transport: HTTP/1.1 over plain TCP. There is no TLS yet, so `https` endpoints are refused
-/// when building, and no HTTP/2.
+/// Transport: HTTP/1.1 over plain TCP for `http` endpoints. For `https` ones, TLS (rustls
+/// on ring), offering HTTP/2 and HTTP/1.1 by ALPN; the server's certificate is checked
+/// against the system's roots and any configured CA
+/// ([`ca_certificate_pem`](HttpSpanExporterBuilder::ca_certificate_pem),
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`), and a client identity can be shown for mutual TLS
+/// ([`client_identity_pem`](HttpSpanExporterBuilder::client_identity_pem)). A certificate
+/// that fails the check, or a server that refuses ours, fails the export at once with
+/// [`ExportErrorKind::Rejected`]: retrying cannot fix it.
 ///
 /// Responses: 2xx is success, and a `partial_success` in the body is reported through
 /// [`telemetry_core::diagnostic`] and counted in [`HttpExporterStats::rejected_spans`].
@@ -199,19 +205,26 @@ mod tests {
                 "protocol grpc is not supported by this exporter",
             ),
             (
-                "https",
-                HttpSpanExporter::builder().endpoint("https://collector:4318/v1/traces"),
-                "endpoint \"https://collector:4318/v1/traces\" needs TLS, which this exporter lacks",
+                "https with a client key but no certificate",
+                HttpSpanExporter::builder()
+                    .endpoint("https://collector:4318/v1/traces")
+                    .config({
+                        let mut config = ExporterConfig::new(Signal::Traces);
+                        config.endpoint = "https://collector:4318/v1/traces".to_owned();
+                        config.tls.client_key = Some(crate::PemSource::Pem(b"key".to_vec()));
+                        config
+                    }),
+                "TLS configuration: client key is set without a client certificate",
             ),
             (
                 "no scheme",
                 HttpSpanExporter::builder().endpoint("collector:4318"),
-                "endpoint \"collector:4318\" is not an absolute http URL",
+                "endpoint \"collector:4318\" is not an absolute http or https URL",
             ),
             (
                 "garbage",
                 HttpSpanExporter::builder().endpoint("http://exa mple/"),
-                "endpoint \"http://exa mple/\" is not an absolute http URL",
+                "endpoint \"http://exa mple/\" is not an absolute http or https URL",
             ),
             (
                 "header name",

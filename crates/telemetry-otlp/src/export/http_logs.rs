@@ -110,11 +110,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn logs_builder_refuses_https() {
+    fn logs_builder_checks_tls_settings_for_https() {
         let built = HttpLogExporter::builder()
             .endpoint("https://collector:4318/v1/logs")
+            .ca_certificate_file("/nonexistent/logs-ca.pem")
             .build();
-        assert!(matches!(built, Err(ExporterBuildError::TlsUnsupported(_))));
+        match built {
+            Err(ExporterBuildError::Tls(error)) => {
+                assert_eq!(
+                    error.path(),
+                    Some(std::path::Path::new("/nonexistent/logs-ca.pem"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -27,9 +27,11 @@ use http::header::{
 };
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::ClientConfig;
 use telemetry_core::diagnostic;
 use tokio::sync::mpsc;
 
@@ -43,6 +45,7 @@ use super::{ExporterBuildError, HttpExportError};
 use crate::config::{Compression, DEFAULT_TIMEOUT, ExporterConfig, Protocol, Signal};
 use crate::json::parse::{self as json, Json};
 use crate::proto::wire::Reader;
+use crate::tls;
 
 /// Everything an OTLP/HTTP exporter's builder holds; each public builder wraps one.
 #[derive(Clone, Debug)]
@@ -146,6 +149,47 @@ macro_rules! http_builder_setters {
             self.settings.max_response_size = bytes;
             self
         }
+
+        /// Trusts the CAs whose certificates `pem` holds (PEM text, one or more
+        /// certificates) besides the system's roots, for an `https` endpoint; checked when
+        /// building. Replaces a CA file set before.
+        pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+            self.settings.config.tls.ca_certificate = Some($crate::PemSource::Pem(pem.into()));
+            self
+        }
+
+        /// [`ca_certificate_pem`](Self::ca_certificate_pem) from a file, read when
+        /// building.
+        pub fn ca_certificate_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.settings.config.tls.ca_certificate = Some($crate::PemSource::file(path));
+            self
+        }
+
+        /// The client certificate chain (leaf first) and its private key, both PEM, that
+        /// an `https` endpoint asking for mutual TLS is shown; checked when building.
+        pub fn client_identity_pem(
+            mut self,
+            certificate: impl Into<Vec<u8>>,
+            key: impl Into<Vec<u8>>,
+        ) -> Self {
+            let tls = &mut self.settings.config.tls;
+            tls.client_certificate = Some($crate::PemSource::Pem(certificate.into()));
+            tls.client_key = Some($crate::PemSource::Pem(key.into()));
+            self
+        }
+
+        /// [`client_identity_pem`](Self::client_identity_pem) from two files, read when
+        /// building.
+        pub fn client_identity_files(
+            mut self,
+            certificate: impl Into<std::path::PathBuf>,
+            key: impl Into<std::path::PathBuf>,
+        ) -> Self {
+            let tls = &mut self.settings.config.tls;
+            tls.client_certificate = Some($crate::PemSource::file(certificate));
+            tls.client_key = Some($crate::PemSource::file(key));
+            self
+        }
     };
 }
 pub(crate) use http_builder_setters;
@@ -173,11 +217,17 @@ impl HttpSettings {
             .endpoint
             .parse()
             .map_err(|_| ExporterBuildError::InvalidEndpoint(config.endpoint.clone()))?;
-        match uri.scheme_str() {
-            Some("http") if uri.authority().is_some() => {}
-            Some("https") => return Err(ExporterBuildError::TlsUnsupported(config.endpoint)),
+        // The TLS settings are read and checked here, so that a bad certificate file fails
+        // the build; for `http` they are ignored, as the spec applies them to secure
+        // connections only.
+        let tls = match uri.scheme_str() {
+            _ if uri.authority().is_none() => {
+                return Err(ExporterBuildError::InvalidEndpoint(config.endpoint));
+            }
+            Some("http") => None,
+            Some("https") => Some(config.tls.client_config()?),
             _ => return Err(ExporterBuildError::InvalidEndpoint(config.endpoint)),
-        }
+        };
 
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
@@ -199,8 +249,16 @@ impl HttpSettings {
             counters: Default::default(),
             signal: Some(signal),
         };
+        let https = tls.is_some();
+        let tls = match tls {
+            Some(config) => config,
+            None => tls::unused_client_config()?,
+        };
         let sender = Sender {
             client: None,
+            tls_failures: tls::FailureSlot::default(),
+            tls: Some(tls),
+            https,
             signal,
             uri,
             headers,
@@ -328,7 +386,13 @@ impl Transport {
 /// The worker thread's state: the client and everything a request needs.
 struct Sender {
     /// Created on the worker's thread, inside its runtime.
-    client: Option<Client<HttpConnector, Full<Bytes>>>,
+    client: Option<Client<tls::Recording<HttpsConnector<HttpConnector>>, Full<Bytes>>>,
+    /// TLS errors of the client's connections, which hyper does not always pass on.
+    tls_failures: tls::FailureSlot,
+    /// The TLS configuration, until the client takes it; unused for `http`.
+    tls: Option<ClientConfig>,
+    /// Whether the endpoint is `https`.
+    https: bool,
     signal: Signal,
     uri: Uri,
     headers: HeaderMap,
@@ -346,11 +410,31 @@ impl Sender {
         connect_timeout: Duration,
     ) {
         let mut connector = HttpConnector::new();
+        // The TLS layer above it handles `https`; this one only opens the TCP connection.
+        connector.enforce_http(false);
         // Export requests are single writes; Nagle would only delay them.
         connector.set_nodelay(true);
         // Without it, a SYN to a black-holed address waits for the OS (minutes).
         connector.set_connect_timeout(Some(connect_timeout));
-        self.client = Some(Client::builder(TokioExecutor::new()).build(connector));
+        if let Some(config) = self.tls.take() {
+            let builder = HttpsConnectorBuilder::new().with_tls_config(config);
+            let connector = if self.https {
+                // ALPN offers h2 and http/1.1; hyper speaks whichever the server picks.
+                builder
+                    .https_only()
+                    .enable_all_versions()
+                    .wrap_connector(connector)
+            } else {
+                // One client type for both schemes: for `http` the TLS layer passes the
+                // connection through, and its configuration is never used.
+                builder
+                    .https_or_http()
+                    .enable_http1()
+                    .wrap_connector(connector)
+            };
+            let connector = tls::Recording::new(connector, self.tls_failures.clone());
+            self.client = Some(Client::builder(TokioExecutor::new()).build(connector));
+        }
         let mut jitter = Jitter::new();
         let sender = &self;
         worker::serve(jobs, async |body, deadline| {
@@ -382,7 +466,19 @@ impl Sender {
             })?;
         *request.headers_mut() = self.headers.clone();
         self.stats.counters.requests.fetch_add(1, Ordering::Relaxed);
+        // Only this attempt's connections count: an old error must not be blamed on it.
+        let _ = self.tls_failures.take();
         let response = client.request(request).await.map_err(|error| {
+            let recorded = self.tls_failures.take();
+            if let Some(failure) = tls::tls_failure(&error).or(recorded.as_ref()) {
+                let message = tls::describe_failure(&self.uri.to_string(), failure);
+                let error = HttpExportError::new(None, attempts, message);
+                return if tls::is_permanent(failure) {
+                    AttemptError::Permanent(error)
+                } else {
+                    AttemptError::Retry(error, None)
+                };
+            }
             // Could not connect, or the connection closed before a response: the spec says
             // retry both with backoff (OR-4).
             let mut message = error.to_string();
@@ -630,10 +726,26 @@ mod tests {
                 "protocol grpc is not supported by this exporter",
             ),
             (
-                "https",
-                |c| c.endpoint = "https://collector:4318/v1/metrics".to_owned(),
-                "endpoint \"https://collector:4318/v1/metrics\" needs TLS, which this exporter \
-                 lacks",
+                "no host",
+                |c| c.endpoint = "https:///v1/metrics".to_owned(),
+                "endpoint \"https:///v1/metrics\" is not an absolute http or https URL",
+            ),
+            (
+                "other scheme",
+                |c| c.endpoint = "ftp://collector/v1/metrics".to_owned(),
+                "endpoint \"ftp://collector/v1/metrics\" is not an absolute http or https URL",
+            ),
+            (
+                "unreadable CA file",
+                |c| {
+                    c.endpoint = "https://collector:4318/v1/metrics".to_owned();
+                    c.tls.ca_certificate = Some(crate::PemSource::File {
+                        path: "/nonexistent/ca.pem".into(),
+                        variable: Some("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE".to_owned()),
+                    });
+                },
+                "TLS configuration: OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE=/nonexistent/ca.pem \
+                 cannot be read: No such file or directory (os error 2)",
             ),
             (
                 "header value",
@@ -646,6 +758,24 @@ mod tests {
                 Ok(_) => panic!("{name}: built"),
                 Err(error) => assert_eq!(error.to_string(), *expected, "{name}"),
             }
+        }
+    }
+
+    #[test]
+    fn certificates_are_read_for_https_only() {
+        let bad_ca = |endpoint: &str| {
+            let mut settings = HttpSettings::new(Signal::Traces);
+            settings.config.endpoint = endpoint.to_owned();
+            settings.config.tls.ca_certificate = Some(crate::PemSource::Pem(b"junk".to_vec()));
+            settings.start(Signal::Traces)
+        };
+        let mut plain = bad_ca("http://127.0.0.1:1/v1/traces").expect("http ignores TLS settings");
+        assert!(plain.shutdown().is_ok());
+        match bad_ca("https://127.0.0.1:1/v1/traces") {
+            Err(ExporterBuildError::Tls(error)) => {
+                assert_eq!(error.kind(), crate::TlsConfigErrorKind::NotFound);
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

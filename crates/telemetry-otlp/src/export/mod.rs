@@ -8,6 +8,7 @@ use std::io;
 use ::http::StatusCode;
 
 use crate::config::Protocol;
+use crate::tls::TlsConfigError;
 
 // The OTLP/gRPC exporters: the shared tonic transport, and one exporter per signal.
 pub(crate) mod grpc;
@@ -30,10 +31,12 @@ pub enum ExporterBuildError {
     /// The configured protocol is not one this exporter speaks (gRPC, for the HTTP
     /// exporters; an HTTP one, for the gRPC exporters).
     UnsupportedProtocol(Protocol),
-    /// The endpoint is `https`, and this exporter has no TLS yet.
-    TlsUnsupported(String),
-    /// The endpoint is not an absolute `http` URL.
+    /// The endpoint is not an absolute `http` or `https` URL (for OTLP/gRPC, a scheme-less
+    /// `host:port` is accepted too).
     InvalidEndpoint(String),
+    /// A TLS setting of an `https` endpoint could not be used: a CA certificate or client
+    /// identity file that is missing, unreadable or not PEM, or an incomplete identity.
+    Tls(TlsConfigError),
     /// A header name or value is not valid in HTTP; the header's name.
     InvalidHeader(String),
     /// The exporter's thread or its runtime could not be started.
@@ -46,12 +49,10 @@ impl fmt::Display for ExporterBuildError {
             ExporterBuildError::UnsupportedProtocol(protocol) => {
                 write!(f, "protocol {protocol} is not supported by this exporter")
             }
-            ExporterBuildError::TlsUnsupported(url) => {
-                write!(f, "endpoint {url:?} needs TLS, which this exporter lacks")
-            }
             ExporterBuildError::InvalidEndpoint(url) => {
-                write!(f, "endpoint {url:?} is not an absolute http URL")
+                write!(f, "endpoint {url:?} is not an absolute http or https URL")
             }
+            ExporterBuildError::Tls(error) => write!(f, "TLS configuration: {error}"),
             ExporterBuildError::InvalidHeader(name) => {
                 write!(f, "header {name:?} is not a valid HTTP header")
             }
@@ -62,10 +63,17 @@ impl fmt::Display for ExporterBuildError {
     }
 }
 
+impl From<TlsConfigError> for ExporterBuildError {
+    fn from(error: TlsConfigError) -> Self {
+        ExporterBuildError::Tls(error)
+    }
+}
+
 impl std::error::Error for ExporterBuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ExporterBuildError::Thread(error) => Some(error),
+            ExporterBuildError::Tls(error) => Some(error),
             _ => None,
         }
     }
