@@ -65,7 +65,11 @@
 //! inflating), nesting depth and lengths in the decoders, spans per trace, points per
 //! series, series per store, items per live delta, and the memory budget over all of it.
 //! Malformed input gets its error code and the server keeps serving; data accepted before
-//! stays queryable.
+//! stays queryable. Connections are bounded in time too: headers within 30 s, bodies within
+//! 60 s, and a connection on which no byte moves for 60 s is closed (the builder's
+//! `header_read_timeout`, `body_read_timeout` and `idle_timeout`), so silent or slow clients
+//! cannot hold the connection slots. `tests/abuse.rs` runs floods, a thousand connections,
+//! slow clients and hostile bodies against the real binary and store.
 #![forbid(unsafe_code)]
 
 mod api;

@@ -18,10 +18,6 @@ use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use tokio::sync::mpsc;
 
-/// How long a client may take to send a whole request body; a slow sender past it is cut off
-/// so that it cannot hold a connection slot and a buffer forever.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Why a request body could not be read.
 #[derive(Debug)]
 pub(crate) enum BodyError {
@@ -33,8 +29,14 @@ pub(crate) enum BodyError {
     Transport,
 }
 
-/// Reads a whole body, refusing it as soon as more than `limit` bytes arrived.
-pub(crate) async fn read_limited(body: Incoming, limit: usize) -> Result<Vec<u8>, BodyError> {
+/// Reads a whole body, refusing it as soon as more than `limit` bytes arrived. A sender that
+/// takes longer than `timeout` for the whole body is cut off (`Transport`), so that it cannot
+/// hold a connection slot and a buffer forever.
+pub(crate) async fn read_limited(
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, BodyError> {
     // Content-Length (or the HTTP/2 equivalent) is checked before anything is read.
     if let Some(len) = body.size_hint().exact()
         && len > limit as u64
@@ -55,7 +57,7 @@ pub(crate) async fn read_limited(body: Incoming, limit: usize) -> Result<Vec<u8>
         }
         Ok(out)
     };
-    tokio::time::timeout(BODY_READ_TIMEOUT, reading)
+    tokio::time::timeout(timeout, reading)
         .await
         .unwrap_or(Err(BodyError::Transport))
 }

@@ -127,7 +127,13 @@ pub(crate) async fn handle(
             .record_refusal(signal, Refusal::Malformed, &source);
         status_only(Code::InvalidArgument, message, None)
     };
-    let body = match read_limited(req.into_body(), limit.saturating_add(PREFIX_LEN)).await {
+    let body = match read_limited(
+        req.into_body(),
+        limit.saturating_add(PREFIX_LEN),
+        shared.config.body_read_timeout,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(BodyError::TooLarge) => return too_large(),
         Err(_) => return status_only(Code::Internal, "the request did not arrive whole", None),

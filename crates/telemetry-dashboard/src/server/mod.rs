@@ -12,6 +12,7 @@
 mod assets;
 mod body;
 mod grpc;
+mod idle;
 mod ingest;
 mod live;
 mod otlp_http;
@@ -56,8 +57,16 @@ pub const TOKEN_COOKIE: &str = "telemetry_dashboard_token";
 /// Connections served at once per server; one past it is closed at accept, so a flood of
 /// idle connections cannot grow memory without bound.
 const MAX_CONNECTIONS: usize = 1024;
-/// How long a client may take to send request headers.
+/// How long a client may take to send request headers, by default.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a whole request body, by default.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a connection may go without a byte moved either way, by default: above the live
+/// stream's 15 s heartbeat, so a quiet stream is not taken for an idle connection.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest read or idle timeout taken: longer ones would overflow hyper's and tokio's
+/// instant arithmetic, and a day is "never" for a connection.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Which of the three listeners.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -173,6 +182,9 @@ struct Config {
     otlp_api_key: Option<String>,
     allowed_origins: Vec<String>,
     shutdown_timeout: Duration,
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 /// The dashboard's network side, configured and not yet started.
@@ -284,6 +296,32 @@ impl DashboardServerBuilder {
         self
     }
 
+    /// How long an HTTP/1 client may take to send a request's headers before its connection
+    /// is closed, and how long any client may stay silent after connecting; default 30 s. A
+    /// client that dribbles its headers (slowloris) or sends nothing would otherwise hold one
+    /// of the server's connection slots for as long as it likes. At most a day.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.header_read_timeout = timeout.min(MAX_TIMEOUT);
+        self
+    }
+
+    /// How long a client may take to send a whole request body before the request is
+    /// answered 400 (gRPC `INTERNAL`) and its connection closed; default 60 s. At most a
+    /// day.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.body_read_timeout = timeout.min(MAX_TIMEOUT);
+        self
+    }
+
+    /// How long a connection may go without a byte moved either way before it is closed,
+    /// gracefully (a request in flight finishes; HTTP/2 gets a GOAWAY); default 60 s. It
+    /// bounds idle HTTP/2 connections, which have no header read timeout. Keep it above 15 s,
+    /// the live stream's heartbeat, or quiet live streams are closed too. At most a day.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.idle_timeout = timeout.min(MAX_TIMEOUT);
+        self
+    }
+
     /// The configured server.
     pub fn build(self) -> DashboardServer {
         DashboardServer {
@@ -309,6 +347,9 @@ impl DashboardServer {
                 otlp_api_key: None,
                 allowed_origins: Vec::new(),
                 shutdown_timeout: Duration::from_secs(5),
+                header_read_timeout: HEADER_READ_TIMEOUT,
+                body_read_timeout: BODY_READ_TIMEOUT,
+                idle_timeout: IDLE_TIMEOUT,
             },
             backend,
         }
@@ -517,7 +558,7 @@ async fn serve(shared: Arc<Shared>, listeners: [(TcpListener, Role); 3], grace: 
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(shared.config.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     for (listener, role) in listeners {
@@ -562,19 +603,41 @@ async fn accept_loop(
         let shared = Arc::clone(&shared);
         let builder = Arc::clone(&builder);
         let alive = alive.clone();
+        let (first_wait, idle_wait) = (
+            shared.config.header_read_timeout,
+            shared.config.idle_timeout,
+        );
         tokio::spawn(async move {
             let mut shutdown = shared.shutdown.clone();
             let service = service_fn(move |req: Request<Incoming>| {
                 let shared = Arc::clone(&shared);
                 async move { Ok::<_, Infallible>(route(&shared, role, peer, req).await) }
             });
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let activity = idle::Activity::new();
+            let io = TokioIo::new(idle::Watched::new(stream, Arc::clone(&activity)));
+            let conn = builder.serve_connection(io, service);
             tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stopped(&mut shutdown) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            // Once asked to close (shutdown, or quiet too long), a connection finishes what is
+            // in flight; one still quiet a whole idle period after that is dropped.
+            let mut closing = false;
+            loop {
+                let deadline = activity.deadline(first_wait, idle_wait);
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    () = stopped(&mut shutdown), if !closing => {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    () = tokio::time::sleep_until(deadline) => {
+                        if tokio::time::Instant::now() < activity.deadline(first_wait, idle_wait) {
+                            continue; // bytes moved while the timer ran
+                        }
+                        if closing {
+                            break;
+                        }
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
                 }
             }
             drop(permit);
@@ -671,6 +734,22 @@ fn shared_for_tests(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_are_capped_so_instant_arithmetic_cannot_overflow() {
+        let backend = Arc::new(crate::Store::default()) as Arc<dyn Backend>;
+        let config = DashboardServer::builder(backend)
+            .header_read_timeout(Duration::MAX)
+            .body_read_timeout(Duration::MAX)
+            .idle_timeout(Duration::MAX)
+            .build()
+            .config;
+        assert_eq!(config.header_read_timeout, MAX_TIMEOUT);
+        assert_eq!(config.body_read_timeout, MAX_TIMEOUT);
+        assert_eq!(config.idle_timeout, MAX_TIMEOUT);
+        let activity = idle::Activity::new();
+        let _ = activity.deadline(config.header_read_timeout, config.idle_timeout);
+    }
 
     #[test]
     fn secret_comparison() {

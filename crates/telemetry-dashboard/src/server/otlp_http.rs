@@ -107,7 +107,7 @@ async fn answer(
         );
     };
     let limit = shared.config.max_body_size;
-    let body = match read_limited(req.into_body(), limit).await {
+    let body = match read_limited(req.into_body(), limit, shared.config.body_read_timeout).await {
         Ok(body) => body,
         Err(e) => return body_error(shared, signal, &source, &e, encoding, limit),
     };

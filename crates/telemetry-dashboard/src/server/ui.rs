@@ -146,7 +146,7 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<ResponseB
             );
         }
     };
-    let body = match read_limited(body, limit).await {
+    let body = match read_limited(body, limit, shared.config.body_read_timeout).await {
         Ok(b) if gzip => gunzip_off_thread(b, limit).await,
         other => other,
     };
