@@ -91,7 +91,7 @@
 //! sound; every atomic documents its writers, readers and orderings. The loom models in
 //! `tests/loom.rs` check pushes, pops, wrap-around, both overflow policies, closing and the
 //! worker's sleep/wake handshake (`scripts/batcher-loom.sh`); the unit and stress tests also
-//! run under ThreadSanitizer (`scripts/batcher-tsan.sh`).
+//! run under ThreadSanitizer, with the span and metrics tests (`scripts/tsan.sh`).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod batcher;
