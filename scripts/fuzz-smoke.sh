@@ -53,13 +53,15 @@ for target in $targets; do
     echo "fuzz-smoke: $target for ${seconds}s (log: $log)"
     if cargo +nightly fuzz run "$target" "$corpus" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
-        runs=$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1 | awk '{print $2}')
+        runs=$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1 | awk '{print $2}' || true)
         summary+=("$target: ok, ${runs:-?} executions in ${seconds}s, corpus $(find "$corpus" -type f | wc -l) inputs")
     else
         rc=$?
         failed=1
-        runs=$(grep -Eo '^#[0-9]+' "$log" | tail -n 1 | tr -d '#')
-        artifact=$(grep -Eo 'Test unit written to [^ ]+' "$log" | tail -n 1 | awk '{print $5}')
+        # `|| true`: a log without these lines (a build that failed) must not end the script
+        # under `set -e -o pipefail` before the summary says what failed.
+        runs=$(grep -Eo '^#[0-9]+' "$log" | tail -n 1 | tr -d '#' || true)
+        artifact=$(grep -Eo 'Test unit written to [^ ]+' "$log" | tail -n 1 | awk '{print $5}' || true)
         summary+=("$target: FAILED (exit $rc) after ${runs:-?} executions; input: ${artifact:-none written, see $log}")
         grep -E 'panicked at|ERROR: (AddressSanitizer|libFuzzer)' "$log" | head -n 3 >&2 || true
     fi
