@@ -98,7 +98,8 @@ pub use pipeline::Producer;
 pub use provider::{MeterProvider, MeterProviderBuilder};
 pub use reader::{
     DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, InMemoryMetricExporter, ManualReader,
-    MetricReader, PeriodicReader, PeriodicReaderBuilder, PushMetricExporter, TemporalityPreference,
+    MetricReader, PeriodicReader, PeriodicReaderBuilder, PeriodicReaderStats, PushMetricExporter,
+    TemporalityPreference,
 };
 pub use stream::{DEFAULT_CARDINALITY_LIMIT, OVERFLOW_ATTRIBUTE};
 pub use view::{

@@ -169,8 +169,11 @@
 //! `OTEL_EXPORTER_OTLP_INSECURE=true` or the builders' `insecure(true)`, as the spec's
 //! default is secure), sends every
 //! export with a `grpc-timeout`, retries the gRPC codes OTLP calls transient with backoff
-//! and jitter, waits at least the `RetryInfo` delay a server asks for, and reports the other
-//! codes at once with a [`GrpcExportError`]. `from_env` takes `OTEL_EXPORTER_OTLP_*` and
+//! and jitter, waits at least the `RetryInfo` delay a server asks for (and, like the HTTP
+//! exporters with `Retry-After`, sends nothing before it ends, across exports: an export
+//! that cannot wait it out within its deadline fails unsent), retries a call the connection
+//! broke under (tonic's `UNKNOWN` made from a transport error, which OTLP counts as a
+//! disconnect), and reports the other codes at once with a [`GrpcExportError`]. `from_env` takes `OTEL_EXPORTER_OTLP_*` and
 //! requires `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`; the endpoint is used without a signal path.
 //!
 //! ```

@@ -43,7 +43,7 @@ use telemetry_span::{
     TracerProvider,
 };
 use tokio::net::TcpSocket;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -404,6 +404,8 @@ enum Reply {
     Status(u32, &'static str, Details),
     /// Never answer (until the server stops).
     Stall,
+    /// Reset the connection (TCP RST) after reading the request, without an answer.
+    Reset,
 }
 
 /// What goes in `grpc-status-details-bin`.
@@ -523,14 +525,22 @@ async fn serve(
                 Err(_) => continue,
             },
         };
+        // Dropping the socket then sends RST, which `Reply::Reset` relies on.
+        let _ = stream.set_zero_linger();
         let shared = Arc::clone(&shared);
         // Connections (stalled ones included) are tasks of this runtime: they end when the
         // runtime drops with the server.
         tokio::spawn(async move {
-            let service = service_fn(move |request| answer(Arc::clone(&shared), request));
-            let _ = http2::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let (reset, mut resets) = mpsc::unbounded_channel::<()>();
+            let service =
+                service_fn(move |request| answer(Arc::clone(&shared), reset.clone(), request));
+            let serving = http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = serving => {}
+                // Dropping the connection drops the socket: a reset, not a polite close.
+                _ = resets.recv() => {}
+            }
         });
     }
 }
@@ -590,6 +600,7 @@ fn unframe(headers: &HeaderMap, body: &[u8]) -> (Vec<u8>, bool) {
 
 async fn answer(
     shared: Arc<Shared>,
+    reset: mpsc::UnboundedSender<()>,
     request: Request<Incoming>,
 ) -> Result<Response<GrpcBody>, std::io::Error> {
     let (parts, body) = request.into_parts();
@@ -617,6 +628,10 @@ async fn answer(
     match reply.unwrap_or(Reply::Ok(Vec::new())) {
         Reply::Stall => {
             tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        Reply::Reset => {
+            let _ = reset.send(());
+            return std::future::pending().await;
         }
         Reply::Ok(message) => {
             let mut frame = vec![0u8];
@@ -853,6 +868,97 @@ fn resource_exhausted_is_retried_only_with_retry_info() -> TestResult {
     // With RetryInfo, the second export's first attempt is retried and the retry succeeds.
     exporter.export(&spans(1)?)?;
     assert_eq!(server.requests(), 3);
+    Ok(())
+}
+
+#[test]
+fn a_connection_reset_before_the_answer_is_retried() -> TestResult {
+    // tonic reports the reset as UNKNOWN ("transport error"); OTLP retries a disconnect
+    // without a response, and so must we, or the batch is lost.
+    let server = FaultServer::start(vec![Reply::Reset, Reply::Reset])?;
+    let mut exporter = span_exporter(&server).build()?;
+    let stats = exporter.stats();
+    exporter.export(&spans(2)?)?;
+    assert_eq!(stats.requests(), 3);
+    let seen = server.take_seen();
+    assert_eq!(seen.len(), 3);
+    for request in &seen {
+        assert_eq!(span_names(&request.message)?, ["charge", "charge"]);
+    }
+    Ok(())
+}
+
+#[test]
+fn a_reset_that_lasts_reports_the_transport_error() -> TestResult {
+    let server = FaultServer::start(vec![Reply::Reset; 1000])?;
+    let mut exporter = span_exporter(&server)
+        .timeout(Some(Duration::from_millis(300)))
+        .build()?;
+    let error = exporter
+        .export(&spans(1)?)
+        .expect_err("every call is reset");
+    assert_eq!(error.kind(), ExportErrorKind::Timeout, "{error}");
+    let source = grpc_error(&error).ok_or("no GrpcExportError source")?;
+    assert_eq!(source.code_name(), Some("UNKNOWN"), "{source}");
+    // More than tonic's bare "transport error": the cause is kept.
+    assert!(
+        source.message().starts_with("transport error: "),
+        "{source}"
+    );
+    assert!(server.requests() >= 2, "{} requests", server.requests());
+    Ok(())
+}
+
+#[test]
+fn unknown_sent_by_the_server_is_not_retried() -> TestResult {
+    let server = FaultServer::start(vec![
+        Reply::Status(2, "collector bug", Details::None),
+        Reply::TrailerStatus(2, "collector bug", Details::None),
+    ])?;
+    let mut exporter = span_exporter(&server).build()?;
+    for (sent, how) in [(1, "trailers-only"), (2, "in trailers")] {
+        let error = exporter
+            .export(&spans(1)?)
+            .expect_err("UNKNOWN fails the export");
+        assert_eq!(error.kind(), ExportErrorKind::Rejected, "{how}");
+        let source = grpc_error(&error).ok_or("no GrpcExportError source")?;
+        assert_eq!(source.code(), Some(2), "{how}");
+        assert_eq!(source.attempts(), 1, "{how}");
+        assert_eq!(source.message(), "collector bug", "{how}");
+        assert_eq!(server.requests(), sent, "{how}: not retried");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_retry_info_delay_holds_back_later_exports_too() -> TestResult {
+    let delay = Duration::from_secs(1);
+    let server = FaultServer::start(vec![Reply::Status(14, "busy", Details::RetryAfter(delay))])?;
+    let mut exporter = span_exporter(&server).build()?;
+    let stats = exporter.stats();
+    // A processor's deadline shorter than the delay: the export gives up after one call.
+    exporter.set_export_timeout(Some(Duration::from_millis(300)));
+    let error = exporter.export(&spans(1)?).expect_err("refused");
+    assert_eq!(error.kind(), ExportErrorKind::Timeout);
+    // The processor's retry comes at once: it fails without reaching the collector.
+    let started = Instant::now();
+    let error = exporter.export(&spans(1)?).expect_err("held back");
+    assert!(started.elapsed() < Duration::from_millis(300));
+    assert_eq!(error.kind(), ExportErrorKind::Timeout);
+    let source = grpc_error(&error).ok_or("no GrpcExportError source")?;
+    assert_eq!((source.code(), source.attempts()), (None, 0), "{source}");
+    assert!(source.message().starts_with("not sent: "), "{source}");
+    assert!(source.message().contains("UNAVAILABLE"), "{source}");
+    assert_eq!(server.requests(), 1);
+    assert_eq!((stats.requests(), stats.exports_held_back()), (1, 1));
+    // With time enough, the next export waits for the delay's end, then is delivered.
+    exporter.set_export_timeout(None);
+    exporter.export(&spans(1)?)?;
+    assert_eq!((stats.requests(), stats.exports_held_back()), (2, 1));
+    let seen = server.take_seen();
+    assert_eq!(seen.len(), 2);
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= delay, "called again after {gap:?}");
     Ok(())
 }
 

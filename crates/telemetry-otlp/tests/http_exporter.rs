@@ -47,6 +47,8 @@ fn status(code: u16) -> Reply {
 /// A request as the server saw it.
 #[derive(Debug)]
 struct Recorded {
+    /// When the request was read.
+    at: Instant,
     headers: HeaderMap,
     path: String,
     body: Vec<u8>,
@@ -171,6 +173,7 @@ async fn answer(
         .to_bytes()
         .to_vec();
     lock(&shared.seen).push(Recorded {
+        at: Instant::now(),
         headers: parts.headers,
         path: parts.uri.path().to_owned(),
         body,
@@ -688,6 +691,48 @@ fn too_many_requests_honours_retry_after() -> TestResult {
     assert_eq!(server.requests(), 2);
     assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    Ok(())
+}
+
+#[test]
+fn a_retry_after_holds_back_later_exports_too() -> TestResult {
+    let delay = Duration::from_secs(1);
+    let server = FaultServer::start(vec![Reply::Status(
+        503,
+        vec![("retry-after", "1".to_owned())],
+        b"busy".to_vec(),
+    )])?;
+    let mut exporter = exporter_for(&server.url()).build()?;
+    let stats = exporter.stats();
+    // A processor's deadline shorter than the delay: the export gives up after one request.
+    exporter.set_export_timeout(Some(Duration::from_millis(300)));
+    let error = match exporter.export(&spans(1)?) {
+        Ok(()) => return Err("a 503 was taken for success".into()),
+        Err(error) => error,
+    };
+    assert_eq!(error.kind(), ExportErrorKind::Timeout);
+    let first_done = Instant::now();
+    // The processor's retry comes at once: it fails without reaching the collector.
+    let error = match exporter.export(&spans(1)?) {
+        Ok(()) => return Err("sent before the Retry-After passed".into()),
+        Err(error) => error,
+    };
+    assert!(first_done.elapsed() < Duration::from_millis(300));
+    assert_eq!(error.kind(), ExportErrorKind::Timeout);
+    let http = http_error(&error).ok_or("no HTTP error source")?;
+    assert_eq!((http.status(), http.attempts()), (None, 0), "{http}");
+    assert!(http.message().starts_with("not sent: "), "{http}");
+    assert!(http.message().contains("503"), "{http}");
+    assert_eq!(server.requests(), 1);
+    assert_eq!((stats.requests(), stats.exports_held_back()), (1, 1));
+    // With time enough, the next export waits for the delay's end, then is delivered.
+    exporter.set_export_timeout(None);
+    exporter.export(&spans(1)?)?;
+    assert_eq!((stats.requests(), stats.exports_held_back()), (2, 1));
+    let seen = server.take_seen();
+    assert_eq!(seen.len(), 2);
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= delay, "sent again after {gap:?}");
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //! a caller inside one cannot trip tokio's "runtime within a runtime" panic, because nothing
 //! here calls `block_on` on the caller's thread.
 
+use std::error::Error as _;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -33,10 +34,10 @@ use tonic::transport::Endpoint;
 use tonic::{Code, Status};
 
 use super::ExporterBuildError;
-use super::retry::{self, Jitter, RetryPolicy};
+use super::retry::{self, RetryPolicy};
 use super::status_filter::StatusDetailsFilter;
 use super::worker::{
-    self, AttemptError, Counters, Details, Handle, Job, MESSAGE_LEN, USER_AGENT, truncate,
+    self, AttemptError, Counters, Details, Handle, Job, MESSAGE_LEN, Pacer, USER_AGENT, truncate,
 };
 use crate::config::Signal;
 use crate::config::{
@@ -68,9 +69,11 @@ const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 /// code of the last attempt, if one came back, how many requests the export made, and what
 /// went wrong in words.
 ///
-/// A connection that cannot be made or breaks is reported by tonic as `UNAVAILABLE` (14),
-/// so [`code`](GrpcExportError::code) is `None` only when no attempt finished: the deadline
-/// passed first, or the batch was refused before sending.
+/// A connection that cannot be made is reported by tonic as `UNAVAILABLE` (14), and one
+/// that breaks before the response as `UNKNOWN` (2) with the transport error in the message
+/// (both are retried), so [`code`](GrpcExportError::code) is `None` only when no attempt
+/// finished: the deadline passed first, or the batch was not sent (over the size limit, or
+/// held back because the collector's `RetryInfo` delay lasts too far into its time).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GrpcExportError {
     code: Option<Code>,
@@ -148,6 +151,15 @@ impl GrpcExporterStats {
     /// Batches refused unsent because they encode to more than the request size limit.
     pub fn dropped_oversized(&self) -> u64 {
         self.0.dropped_oversized.load(Ordering::Relaxed)
+    }
+
+    /// Exports failed as timeouts without a request, because the collector had asked (by a
+    /// `google.rpc.RetryInfo`) for no request until too late in their time (less would be
+    /// left after the wait than the wait itself). Not counted in
+    /// [`requests`](Self::requests); the processor or reader that made the export decides
+    /// whether the batch is tried again.
+    pub fn exports_held_back(&self) -> u64 {
+        self.0.held_back.load(Ordering::Relaxed)
     }
 }
 
@@ -484,13 +496,16 @@ impl Worker {
             None => self.endpoint.connect_lazy(),
         };
         let channel = StatusDetailsFilter::new(channel);
-        let mut jitter = Jitter::new();
+        // Lives as long as this loop, so that a delay the collector asks for holds across
+        // exports.
+        let mut pacer = Pacer::new(retry, Arc::clone(&self.stats.0));
         let this = &self;
         worker::serve(jobs, async |body, deadline| {
-            worker::deliver(&retry, &mut jitter, deadline, async |attempts| {
-                this.attempt(&channel, body, deadline, attempts).await
-            })
-            .await
+            pacer
+                .deliver(deadline, async |attempts| {
+                    this.attempt(&channel, body, deadline, attempts).await
+                })
+                .await
         })
         .await;
     }
@@ -628,25 +643,60 @@ fn is_local_size_limit(status: &Status, limit: usize) -> bool {
 }
 
 /// Sorts a failed call into permanent or retryable (OR-5), with the server's delay (OR-6).
+///
+/// An UNKNOWN that tonic made up for a broken connection is retried: tonic's
+/// `Status::from_error` turns a transport failure it has no code for (a connection reset
+/// before the response, say) into UNKNOWN, with the transport error as the status's source,
+/// and OTLP retries a disconnect without a response (OR-4, as the HTTP exporters do). An
+/// UNKNOWN the server sent in `grpc-status` has no source and stays permanent.
 fn classify(status: &Status, attempts: u32) -> AttemptError<GrpcExportError> {
     let code = status.code();
     let delay = retry_delay(status.details());
+    let transport = code == Code::Unknown && from_transport(status);
     let mut message = truncate(status.message(), MESSAGE_LEN);
     if message.is_empty() {
         message = error_chain(status);
+    } else if transport {
+        // tonic's own text is only "transport error"; the cause is in the chain.
+        message = chain_after(status.message().to_owned(), status.source());
     }
     let error = GrpcExportError::new(Some(code), attempts, message);
-    if retry::is_retryable_grpc(code, delay.is_some()) {
+    if transport || retry::is_retryable_grpc(code, delay.is_some()) {
         AttemptError::Retry(error, delay)
     } else {
         AttemptError::Permanent(error)
     }
 }
 
+/// Whether `status` was made by tonic from a failure of the connection rather than sent by
+/// the server: its source chain holds one of the error types of the transport under tonic's
+/// channel (tonic's own transport error, hyper's, or an I/O error). h2's errors come
+/// wrapped in hyper's, so hyper's is enough to find them. A status read from
+/// `grpc-status` has no source at all.
+fn from_transport(status: &Status) -> bool {
+    let mut source = status.source();
+    while let Some(error) = source {
+        if error.is::<tonic::transport::Error>()
+            || error.is::<hyper::Error>()
+            || error.is::<std::io::Error>()
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 /// An error and its sources, joined with `": "`, cut to [`MESSAGE_LEN`].
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
+    chain_after(error.to_string(), error.source())
+}
+
+/// `message` followed by `source` and its own sources, as [`error_chain`] joins them.
+fn chain_after(
+    mut message: String,
+    mut source: Option<&(dyn std::error::Error + 'static)>,
+) -> String {
     while let Some(cause) = source {
         let text = cause.to_string();
         // tonic repeats a cause's text in its own; do not print it twice.
@@ -843,6 +893,54 @@ mod tests {
             classify(&throttled, 1),
             AttemptError::Retry(_, Some(delay)) if delay == Duration::from_secs(2)
         ));
+    }
+
+    #[test]
+    fn an_unknown_made_from_a_broken_connection_is_retried_but_not_one_the_server_sent() {
+        // What tonic's client does with a failure it has no code for: UNKNOWN, with the
+        // error as the source (here an I/O error, the bottom of a reset's chain; the
+        // integration tests reset a real connection).
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let broken = Status::from_error(Box::new(reset));
+        assert_eq!(broken.code(), Code::Unknown);
+        match classify(&broken, 1) {
+            AttemptError::Retry(error, None) => {
+                assert_eq!(error.code_name(), Some("UNKNOWN"));
+                assert!(error.message().contains("reset"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // An UNKNOWN from `grpc-status` has no source: the server's word, not retried.
+        let sent = Status::unknown("the collector failed");
+        assert!(matches!(classify(&sent, 1), AttemptError::Permanent(_)));
+        // An UNKNOWN made from an error that is not the transport's stays permanent too.
+        let other = Status::from_error(Box::new(fmt::Error));
+        assert_eq!(other.code(), Code::Unknown);
+        assert!(matches!(classify(&other, 1), AttemptError::Permanent(_)));
+        // Only UNKNOWN is reinterpreted: an INTERNAL tonic found under an I/O error (so
+        // with a transport error in its chain) stays permanent, as OTLP says.
+        let internal = Status::from_error(Box::new(std::io::Error::other(Caused(
+            Status::internal("stream reset"),
+        ))));
+        assert_eq!(internal.code(), Code::Internal);
+        assert!(from_transport(&internal));
+        assert!(matches!(classify(&internal, 1), AttemptError::Permanent(_)));
+    }
+
+    /// An error whose source is the status it holds.
+    #[derive(Debug)]
+    struct Caused(Status);
+
+    impl fmt::Display for Caused {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("caused")
+        }
+    }
+
+    impl std::error::Error for Caused {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
     }
 
     #[test]

@@ -168,10 +168,16 @@ macro_rules! settings_setters {
 /// [`telemetry_core::diagnostic`] and counted in [`GrpcExporterStats::rejected_items`].
 /// CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE (including a connection
 /// that cannot be made) and DATA_LOSS are retried, and so is RESOURCE_EXHAUSTED when the
-/// status carries a `google.rpc.RetryInfo`; each retry waits exponential backoff with full
-/// jitter ([`RetryPolicy`]), and at least the RetryInfo's delay. tonic's own refusal of a
-/// response over [`max_response_size`](GrpcSpanExporterBuilder::max_response_size) is not
-/// a failure: the collector answered OK, so the batch counts as delivered (and is reported).
+/// status carries a `google.rpc.RetryInfo`, and the UNKNOWN tonic reports for a connection
+/// that breaks before the response (an UNKNOWN the server sends is not); each retry waits
+/// exponential backoff with full jitter ([`RetryPolicy`]), and at least the RetryInfo's
+/// delay. That delay holds for the exporter, not only the export: no request is sent before
+/// it ends, and a later export that would spend more of its time waiting than it would have
+/// left after the wait fails at once as a `Timeout` without sending (counted in
+/// [`GrpcExporterStats::exports_held_back`]). tonic's own
+/// refusal of a response over
+/// [`max_response_size`](GrpcSpanExporterBuilder::max_response_size) is not a failure: the
+/// collector answered OK, so the batch counts as delivered (and is reported).
 /// A `grpc-status-details-bin` that is not base64, on which tonic would panic, is dropped
 /// (and reported once). Idle connections are kept alive with HTTP/2 PINGs (every 30 s, 10 s
 /// to answer), so a connection left half-open by a network partition is replaced. Every

@@ -42,7 +42,11 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 4 << 20;
 /// [`telemetry_core::diagnostic`] and counted in [`HttpExporterStats::rejected_spans`].
 /// 429, 502, 503 and 504, and failures to connect or to get a response, are retried after
 /// exponential backoff with full jitter ([`RetryPolicy`](crate::RetryPolicy)), and at least
-/// as late as a `Retry-After` the server sends. A success whose body is unreadable or over
+/// as late as a `Retry-After` the server sends. That wait holds for the exporter, not only
+/// the export: no request is sent before it ends, and a later export that would spend more
+/// of its time waiting than it would have left after the wait fails at once with
+/// [`ExportErrorKind::Timeout`] without sending (counted in
+/// [`HttpExporterStats::exports_held_back`]). A success whose body is unreadable or over
 /// [`max_response_size`](HttpSpanExporterBuilder::max_response_size) still counts as
 /// delivered. Every other status fails the export at once with
 /// [`ExportErrorKind::Rejected`] and an [`HttpExportError`](crate::HttpExportError) source holding the status and
@@ -109,6 +113,15 @@ impl HttpExporterStats {
     /// Batches refused unsent because they encode to more than the request size limit.
     pub fn dropped_oversized(&self) -> u64 {
         self.counters.dropped_oversized.load(Ordering::Relaxed)
+    }
+
+    /// Exports failed with [`ExportErrorKind::Timeout`] without a request, because the
+    /// collector had asked (by `Retry-After`) for no request until too late in their time
+    /// (less would be left after the wait than the wait itself).
+    /// Not counted in [`requests`](Self::requests); the processor or reader that made the
+    /// export decides whether the batch is tried again.
+    pub fn exports_held_back(&self) -> u64 {
+        self.counters.held_back.load(Ordering::Relaxed)
     }
 
     /// The rejections, if this exporter sends `signal`; 0 otherwise.

@@ -15,6 +15,7 @@
 //! exporter since every signal crate has its own error type.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
@@ -36,9 +37,9 @@ use telemetry_core::diagnostic;
 use tokio::sync::mpsc;
 
 use super::http::{DEFAULT_MAX_REQUEST_SIZE, DEFAULT_MAX_RESPONSE_SIZE, HttpExporterStats};
-use super::retry::{self, Jitter, RetryPolicy};
+use super::retry::{self, RetryPolicy};
 use super::worker::{
-    self, AttemptError, Details, Failure, Handle, Job, PARTIAL_MESSAGE_LEN,
+    self, AttemptError, Details, Failure, Handle, Job, PARTIAL_MESSAGE_LEN, Pacer,
     USER_AGENT as USER_AGENT_VALUE,
 };
 use super::{ExporterBuildError, HttpExportError};
@@ -435,13 +436,16 @@ impl Sender {
             let connector = tls::Recording::new(connector, self.tls_failures.clone());
             self.client = Some(Client::builder(TokioExecutor::new()).build(connector));
         }
-        let mut jitter = Jitter::new();
+        // Lives as long as this loop, so that a delay the collector asks for holds across
+        // exports.
+        let mut pacer = Pacer::new(retry, Arc::clone(&self.stats.counters));
         let sender = &self;
         worker::serve(jobs, async |body, deadline| {
-            worker::deliver(&retry, &mut jitter, deadline, async |attempts| {
-                sender.attempt(body, attempts).await
-            })
-            .await
+            pacer
+                .deliver(deadline, async |attempts| {
+                    sender.attempt(body, attempts).await
+                })
+                .await
         })
         .await;
     }

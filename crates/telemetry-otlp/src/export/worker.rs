@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
@@ -68,8 +69,9 @@ pub(crate) enum AttemptError<E> {
     Retry(E, Option<Duration>),
 }
 
-/// What the shared code needs of a transport's error details.
-pub(crate) trait Details: Sized {
+/// What the shared code needs of a transport's error details. `Clone`, so that the refusal
+/// that asked for quiet can be quoted (`Display`) by the exports it holds back.
+pub(crate) trait Details: Sized + Clone + fmt::Display {
     /// Details with no status and no attempt, saying `message`.
     fn other(message: String) -> Self;
 
@@ -230,64 +232,170 @@ pub(crate) async fn serve<E: Details>(
     }
 }
 
-/// Makes attempts with `attempt` (given the attempt number, from 1) until one succeeds,
-/// one fails for good, or the retries or the deadline run out, waiting
-/// [`retry::next_wait`] between them. The one retry loop of both transports.
-pub(crate) async fn deliver<E: Details>(
-    policy: &RetryPolicy,
-    jitter: &mut Jitter,
-    deadline: Option<Instant>,
-    mut attempt: impl AsyncFnMut(u32) -> Result<(), AttemptError<E>>,
-) -> Result<(), Failure<E>> {
-    // Kept outside the attempts, so that a deadline passing mid-attempt still reports
-    // why the previous one failed.
-    let mut last_failure = None;
-    let attempts = retry_loop(policy, jitter, deadline, &mut last_failure, &mut attempt);
-    let Some(deadline) = deadline else {
-        return attempts.await;
-    };
-    let outcome = tokio::time::timeout_at(deadline.into(), attempts).await;
-    outcome.unwrap_or_else(|_| Err(timed_out(last_failure.take(), None)))
+/// The retry state of one exporter, kept by its worker from one export to the next: the
+/// policy and jitter of the backoff between attempts, and the quiet the collector asked for.
+///
+/// A delay the collector gives with a retryable refusal (`Retry-After`, gRPC `RetryInfo`) is
+/// a request about the collector, not about one export: no request may reach it before the
+/// delay is over, whether it is this export's retry, a processor's retry of a batch that
+/// timed out, or the next metrics collection. An export that starts inside that quiet waits
+/// for its end if at least as much of its time is left after the end as it spends waiting;
+/// otherwise it fails at once as a timeout without sending anything (counted in
+/// `Counters::held_back`, not in `requests`). A request sent on the edge of its deadline
+/// would likely be cut off before its answer, and an unanswered request is worse than none:
+/// it reaches the collector and teaches the exporter nothing.
+///
+/// A request sent when a quiet ends can still be cut off by its export's deadline before
+/// the answer comes back, and that answer may have asked for quiet again; not knowing, the
+/// pacer assumes it did, with the same delay, counted from when the request went out.
+/// Otherwise the next export would send at once, and a throttling collector would see two
+/// requests closer than it asked for.
+#[derive(Debug)]
+pub(crate) struct Pacer<E> {
+    policy: RetryPolicy,
+    jitter: Jitter,
+    /// What the collector's last answer asked for: set by every attempt that ends in a
+    /// retryable refusal with a delay, cleared by every other answer (a success, a
+    /// permanent failure, a refusal without a delay, a failure to connect); an attempt cut
+    /// off by the deadline, with no answer, moves its end instead.
+    quiet: Option<Quiet<E>>,
+    /// Where the exports held back by the quiet are counted.
+    counters: Arc<Counters>,
 }
 
-/// [`deliver`]'s loop, without the deadline's hard stop.
-async fn retry_loop<E: Details>(
-    policy: &RetryPolicy,
-    jitter: &mut Jitter,
-    deadline: Option<Instant>,
-    last_failure: &mut Option<E>,
-    attempt: &mut impl AsyncFnMut(u32) -> Result<(), AttemptError<E>>,
-) -> Result<(), Failure<E>> {
-    let mut attempts = 0u32;
-    loop {
-        attempts = attempts.saturating_add(1);
-        let (failure, delay) = match attempt(attempts).await {
-            Ok(()) => return Ok(()),
-            Err(AttemptError::Permanent(error)) => return Err(Failure::Rejected(error)),
-            Err(AttemptError::Retry(error, delay)) => (error, delay),
-        };
-        // OR-6: at least the server's delay; the backoff when it is longer.
-        let wait = retry::next_wait(policy, jitter, attempts - 1, delay);
-        *last_failure = Some(failure);
-        match deadline {
-            // Waiting would only end in the timeout: report it now, so the processor
-            // moves on instead of sleeping through the deadline.
-            Some(deadline)
-                if Instant::now()
-                    .checked_add(wait)
-                    .is_none_or(|at| at >= deadline) =>
-            {
-                return Err(timed_out(last_failure.take(), Some(wait)));
-            }
-            None if attempts >= policy.max_attempts => {
-                let error = last_failure
-                    .take()
-                    .unwrap_or_else(|| E::other("no attempt was made".to_owned()));
-                return Err(Failure::Unavailable(error));
-            }
-            _ => {}
+/// The quiet a collector asked for.
+#[derive(Debug)]
+struct Quiet<E> {
+    /// No request before this instant.
+    until: Instant,
+    /// The delay the collector gave.
+    delay: Duration,
+    /// The refusal that gave it, quoted by the exports held back.
+    refusal: E,
+}
+
+impl<E: Details> Pacer<E> {
+    /// A pacer following `policy`, counting into `counters`, with no quiet asked for yet.
+    pub(crate) fn new(policy: RetryPolicy, counters: Arc<Counters>) -> Self {
+        Pacer {
+            policy,
+            jitter: Jitter::new(),
+            quiet: None,
+            counters,
         }
-        tokio::time::sleep(wait).await;
+    }
+
+    /// Makes attempts with `attempt` (given the attempt number, from 1) until one succeeds,
+    /// one fails for good, or the retries or the deadline run out, waiting
+    /// [`retry::next_wait`] between them, and never starting one inside the collector's
+    /// quiet. The one retry loop of both transports.
+    pub(crate) async fn deliver(
+        &mut self,
+        deadline: Option<Instant>,
+        mut attempt: impl AsyncFnMut(u32) -> Result<(), AttemptError<E>>,
+    ) -> Result<(), Failure<E>> {
+        // Kept outside the attempts, so that a deadline passing mid-attempt still reports
+        // why the previous one failed, and when the unanswered request went out.
+        let mut last_failure = None;
+        let mut in_flight = None;
+        let attempts = self.retry_loop(deadline, &mut last_failure, &mut in_flight, &mut attempt);
+        let Some(deadline) = deadline else {
+            return attempts.await;
+        };
+        let outcome = tokio::time::timeout_at(deadline.into(), attempts).await;
+        outcome.unwrap_or_else(|_| {
+            if let (Some(sent), Some(quiet)) = (in_flight, &mut self.quiet)
+                && let Some(until) = sent.checked_add(quiet.delay)
+            {
+                quiet.until = quiet.until.max(until);
+            }
+            Err(timed_out(last_failure.take(), None))
+        })
+    }
+
+    /// [`deliver`](Self::deliver)'s loop, without the deadline's hard stop. `in_flight` is
+    /// when the attempt under way started, `None` between attempts.
+    async fn retry_loop(
+        &mut self,
+        deadline: Option<Instant>,
+        last_failure: &mut Option<E>,
+        in_flight: &mut Option<Instant>,
+        attempt: &mut impl AsyncFnMut(u32) -> Result<(), AttemptError<E>>,
+    ) -> Result<(), Failure<E>> {
+        self.wait_for_quiet(deadline).await?;
+        let mut attempts = 0u32;
+        loop {
+            attempts = attempts.saturating_add(1);
+            *in_flight = Some(Instant::now());
+            let outcome = attempt(attempts).await;
+            *in_flight = None;
+            self.quiet = match &outcome {
+                Err(AttemptError::Retry(error, Some(delay))) => {
+                    Instant::now().checked_add(*delay).map(|until| Quiet {
+                        until,
+                        delay: *delay,
+                        refusal: error.clone(),
+                    })
+                }
+                _ => None,
+            };
+            let (failure, delay) = match outcome {
+                Ok(()) => return Ok(()),
+                Err(AttemptError::Permanent(error)) => return Err(Failure::Rejected(error)),
+                Err(AttemptError::Retry(error, delay)) => (error, delay),
+            };
+            // OR-6: at least the server's delay; the backoff when it is longer.
+            let wait = retry::next_wait(&self.policy, &mut self.jitter, attempts - 1, delay);
+            *last_failure = Some(failure);
+            match deadline {
+                // Waiting would only end in the timeout: report it now, so the processor
+                // moves on instead of sleeping through the deadline.
+                Some(deadline)
+                    if Instant::now()
+                        .checked_add(wait)
+                        .is_none_or(|at| at >= deadline) =>
+                {
+                    return Err(timed_out(last_failure.take(), Some(wait)));
+                }
+                None if attempts >= self.policy.max_attempts => {
+                    let error = last_failure
+                        .take()
+                        .unwrap_or_else(|| E::other("no attempt was made".to_owned()));
+                    return Err(Failure::Unavailable(error));
+                }
+                _ => {}
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits out the quiet the collector asked for, if it is not over; fails at once, as a
+    /// timeout and with nothing sent, when less of the time to `deadline` would be left
+    /// after it than is spent waiting.
+    async fn wait_for_quiet(&mut self, deadline: Option<Instant>) -> Result<(), Failure<E>> {
+        let Some(quiet) = &self.quiet else {
+            return Ok(());
+        };
+        let left = quiet.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        let fits = deadline.is_none_or(|deadline| {
+            quiet
+                .until
+                .checked_add(left)
+                .is_some_and(|after| after <= deadline)
+        });
+        if !fits {
+            self.counters.held_back.fetch_add(1, Ordering::Relaxed);
+            return Err(Failure::Timeout(E::other(format!(
+                "not sent: {left:?} remain of the quiet the collector asked for, too much of \
+                 the time left before the export's deadline (its last refusal: {})",
+                quiet.refusal
+            ))));
+        }
+        tokio::time::sleep_until(quiet.until.into()).await;
+        Ok(())
     }
 }
 
@@ -315,6 +423,9 @@ pub(crate) struct Counters {
     pub(crate) rejected: AtomicU64,
     /// Batches refused unsent for encoding over the request size limit.
     pub(crate) dropped_oversized: AtomicU64,
+    /// Exports failed unsent because the collector's quiet (see [`Pacer`]) lasted too far
+    /// into their time.
+    pub(crate) held_back: AtomicU64,
 }
 
 /// Counts and reports the decoded `partial_success` of a response from `endpoint`
@@ -481,6 +592,236 @@ pub(crate) fn partial_success_proto(body: &[u8]) -> Option<(i64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::HttpExportError;
+    use http::StatusCode;
+
+    /// Runs `work` on a current-thread runtime, as the exporter's thread does.
+    fn block_on<F: Future>(work: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+            .block_on(work)
+    }
+
+    fn pacer() -> (Pacer<HttpExportError>, Arc<Counters>) {
+        let policy = RetryPolicy {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(20),
+            max_attempts: 3,
+        };
+        let counters = Arc::new(Counters::default());
+        (Pacer::new(policy, Arc::clone(&counters)), counters)
+    }
+
+    fn busy(attempts: u32) -> HttpExportError {
+        HttpExportError::new(
+            Some(StatusCode::SERVICE_UNAVAILABLE),
+            attempts,
+            "busy".to_owned(),
+        )
+    }
+
+    #[test]
+    fn the_collectors_delay_holds_back_later_exports_until_it_ends() {
+        let (mut pacer, counters) = pacer();
+        let quiet = Duration::from_millis(300);
+        let mut sent = Vec::new();
+        block_on(async {
+            // Refused with a delay past the deadline: a timeout after the one request.
+            let deadline = Instant::now() + Duration::from_millis(100);
+            let first = pacer
+                .deliver(Some(deadline), async |attempts| {
+                    sent.push(Instant::now());
+                    Err(AttemptError::Retry(busy(attempts), Some(quiet)))
+                })
+                .await;
+            assert!(matches!(first, Err(Failure::Timeout(_))), "{first:?}");
+            assert_eq!(sent.len(), 1);
+
+            // The next export's deadline comes before the delay ends: it fails at once,
+            // and says that nothing was sent.
+            let started = Instant::now();
+            let deadline = started + Duration::from_millis(100);
+            let second = pacer
+                .deliver(Some(deadline), async |_| {
+                    sent.push(Instant::now());
+                    Ok(())
+                })
+                .await;
+            assert!(started.elapsed() < quiet / 2, "{:?}", started.elapsed());
+            match second {
+                Err(Failure::Timeout(error)) => {
+                    assert_eq!((error.status(), error.attempts()), (None, 0));
+                    assert!(error.message().starts_with("not sent: "), "{error}");
+                    assert!(error.message().contains("HTTP 503"), "{error}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(sent.len(), 1, "nothing was sent");
+            assert_eq!(counters.held_back.load(Ordering::Relaxed), 1);
+
+            // One whose deadline lies past the delay waits for its end, then sends.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let third = pacer
+                .deliver(Some(deadline), async |_| {
+                    sent.push(Instant::now());
+                    Ok(())
+                })
+                .await;
+            assert!(third.is_ok(), "{third:?}");
+        });
+        assert_eq!(sent.len(), 2);
+        let gap = sent[1] - sent[0];
+        assert!(gap >= quiet, "sent again after {gap:?}");
+        assert!(pacer.quiet.is_none(), "a success ends the quiet");
+        assert_eq!(counters.held_back.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_request_cut_off_by_the_deadline_is_taken_as_refused_again() {
+        let (mut pacer, counters) = pacer();
+        let quiet = Duration::from_millis(500);
+        let mut sent = Vec::new();
+        block_on(async {
+            let deadline = Instant::now() + Duration::from_millis(50);
+            let _ = pacer
+                .deliver(Some(deadline), async |attempts| {
+                    sent.push(Instant::now());
+                    Err(AttemptError::Retry(busy(attempts), Some(quiet)))
+                })
+                .await;
+            // At most 100 ms of the quiet left, 150 ms after it: the export waits, sends when
+            // the quiet ends, and is never answered before its deadline.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let deadline = Instant::now() + Duration::from_millis(250);
+            let unanswered = pacer
+                .deliver(Some(deadline), async |_| {
+                    sent.push(Instant::now());
+                    std::future::pending().await
+                })
+                .await;
+            assert!(matches!(unanswered, Err(Failure::Timeout(_))));
+            // The answer may have asked for the same quiet again: the next export, which
+            // would have to wait for most of it, is held back rather than sent at once.
+            let deadline = Instant::now() + Duration::from_millis(50);
+            let held = pacer
+                .deliver(Some(deadline), async |_| {
+                    sent.push(Instant::now());
+                    Ok(())
+                })
+                .await;
+            assert!(matches!(held, Err(Failure::Timeout(_))), "{held:?}");
+            assert_eq!(counters.held_back.load(Ordering::Relaxed), 1);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let last = pacer
+                .deliver(Some(deadline), async |_| {
+                    sent.push(Instant::now());
+                    Ok(())
+                })
+                .await;
+            assert!(last.is_ok(), "{last:?}");
+        });
+        assert_eq!(sent.len(), 3);
+        for pair in sent.windows(2) {
+            assert!(pair[1] - pair[0] >= quiet, "{:?}", pair[1] - pair[0]);
+        }
+    }
+
+    #[test]
+    fn an_export_waits_for_the_quiet_only_with_time_left_after_it() {
+        let (mut pacer, counters) = pacer();
+        let quiet = Duration::from_secs(1);
+        let mut sent = 0;
+        block_on(async {
+            let deadline = Instant::now() + Duration::from_millis(50);
+            let _ = pacer
+                .deliver(Some(deadline), async |attempts| {
+                    Err(AttemptError::Retry(busy(attempts), Some(quiet)))
+                })
+                .await;
+            // The deadline lies after the quiet's end, but by less than the wait: a request
+            // sent then would have little time for its answer.
+            let deadline = Instant::now() + Duration::from_millis(1200);
+            let held = pacer
+                .deliver(Some(deadline), async |_| {
+                    sent += 1;
+                    Ok(())
+                })
+                .await;
+            assert!(matches!(held, Err(Failure::Timeout(_))), "{held:?}");
+            assert_eq!((sent, counters.held_back.load(Ordering::Relaxed)), (0, 1));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let waited = pacer
+                .deliver(Some(deadline), async |_| {
+                    sent += 1;
+                    Ok(())
+                })
+                .await;
+            assert!(waited.is_ok(), "{waited:?}");
+            assert_eq!(sent, 1);
+        });
+    }
+
+    #[test]
+    fn without_a_deadline_the_delay_is_waited_out() {
+        let (mut pacer, counters) = pacer();
+        let quiet = Duration::from_millis(200);
+        let mut sent = Vec::new();
+        block_on(async {
+            // No deadline, one refusal with a delay, then a success: the retry waits.
+            let mut answers = vec![Ok(()), Err(AttemptError::Retry(busy(1), Some(quiet)))];
+            let outcome = pacer
+                .deliver(None, async |_| {
+                    sent.push(Instant::now());
+                    answers.pop().unwrap_or(Ok(()))
+                })
+                .await;
+            assert!(outcome.is_ok(), "{outcome:?}");
+        });
+        assert_eq!(sent.len(), 2);
+        assert!(sent[1] - sent[0] >= quiet, "{:?}", sent[1] - sent[0]);
+        assert_eq!(counters.held_back.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn only_a_refusal_with_a_delay_leaves_a_quiet_behind() {
+        let (mut pacer, _) = pacer();
+        block_on(async {
+            let deadline = Instant::now() + Duration::from_millis(50);
+            let _ = pacer
+                .deliver(Some(deadline), async |attempts| {
+                    Err(AttemptError::Retry(
+                        busy(attempts),
+                        Some(Duration::from_secs(60)),
+                    ))
+                })
+                .await;
+            assert!(pacer.quiet.is_some());
+            // Let the quiet end as if time had passed: what the next answer says replaces it.
+            pacer.quiet = Some(Quiet {
+                until: Instant::now(),
+                delay: Duration::from_secs(60),
+                refusal: busy(1),
+            });
+            let _ = pacer
+                .deliver(None, async |attempts| {
+                    Err(AttemptError::Permanent(busy(attempts)))
+                })
+                .await;
+            assert!(
+                pacer.quiet.is_none(),
+                "a permanent failure asks for no quiet"
+            );
+            let deadline = Instant::now() + Duration::from_millis(50);
+            let _ = pacer
+                .deliver(Some(deadline), async |attempts| {
+                    Err(AttemptError::Retry(busy(attempts), None))
+                })
+                .await;
+            assert!(pacer.quiet.is_none(), "nor does a refusal without a delay");
+        });
+    }
 
     #[test]
     fn partial_success_of_any_signal_with_the_message_cut() {
