@@ -1127,6 +1127,12 @@ impl PushMetricExporter for BoxedMetricExporter {
     fn temporality(&self, kind: InstrumentKind) -> telemetry_metrics::data::Temporality {
         self.0.temporality(kind)
     }
+
+    // Without this the reader's timeout (OTEL_METRIC_EXPORT_TIMEOUT, and the time left at
+    // shutdown) never reached the boxed exporter, which kept its own.
+    fn set_export_timeout(&mut self, timeout: Option<Duration>) {
+        self.0.set_export_timeout(timeout);
+    }
 }
 
 /// A boxed log exporter as an exporter.
@@ -1216,6 +1222,42 @@ mod tests {
             std::thread::sleep(SLOW_STOP);
             Ok(())
         }
+    }
+
+    /// A metric exporter that records the export timeouts it is given.
+    #[derive(Debug, Clone, Default)]
+    struct TimeoutProbe(Arc<std::sync::Mutex<Vec<Option<Duration>>>>);
+
+    impl PushMetricExporter for TimeoutProbe {
+        fn export(
+            &mut self,
+            _: &telemetry_metrics::data::ResourceMetrics,
+        ) -> Result<(), telemetry_metrics::ExportError> {
+            Ok(())
+        }
+
+        fn set_export_timeout(&mut self, timeout: Option<Duration>) {
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push(timeout);
+            }
+        }
+    }
+
+    #[test]
+    fn the_metric_export_timeout_reaches_a_boxed_exporter() -> TestResult {
+        let probe = TimeoutProbe::default();
+        let telemetry = TelemetryBuilder::new()
+            .with_exporters([])
+            .with_metric_exporter(probe.clone())
+            .with_metric_export_timeout(Duration::from_millis(1234))
+            .build()?;
+        let seen = probe.0.lock().map_err(|_| "poisoned")?.clone();
+        assert!(
+            seen.contains(&Some(Duration::from_millis(1234))),
+            "{seen:?}"
+        );
+        telemetry.shutdown()?;
+        Ok(())
     }
 
     #[test]
