@@ -97,46 +97,7 @@ macro_rules! settings_setters {
             self
         }
 
-        /// Trusts the CAs whose certificates `pem` holds (PEM text, one or more
-        /// certificates) besides the system's roots, for an `https` endpoint; checked when
-        /// building. Replaces a CA file set before.
-        pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-            self.settings.config.tls.ca_certificate = Some($crate::PemSource::Pem(pem.into()));
-            self
-        }
-
-        /// [`ca_certificate_pem`](Self::ca_certificate_pem) from a file, read when
-        /// building.
-        pub fn ca_certificate_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-            self.settings.config.tls.ca_certificate = Some($crate::PemSource::file(path));
-            self
-        }
-
-        /// The client certificate chain (leaf first) and its private key, both PEM, that
-        /// an `https` endpoint asking for mutual TLS is shown; checked when building.
-        pub fn client_identity_pem(
-            mut self,
-            certificate: impl Into<Vec<u8>>,
-            key: impl Into<Vec<u8>>,
-        ) -> Self {
-            let tls = &mut self.settings.config.tls;
-            tls.client_certificate = Some($crate::PemSource::Pem(certificate.into()));
-            tls.client_key = Some($crate::PemSource::Pem(key.into()));
-            self
-        }
-
-        /// [`client_identity_pem`](Self::client_identity_pem) from two files, read when
-        /// building.
-        pub fn client_identity_files(
-            mut self,
-            certificate: impl Into<std::path::PathBuf>,
-            key: impl Into<std::path::PathBuf>,
-        ) -> Self {
-            let tls = &mut self.settings.config.tls;
-            tls.client_certificate = Some($crate::PemSource::file(certificate));
-            tls.client_key = Some($crate::PemSource::file(key));
-            self
-        }
+        $crate::tls::tls_builder_setters!();
 
         /// For an endpoint without a scheme (`collector:4317`): plain text instead of TLS
         /// (`OTEL_EXPORTER_OTLP_INSECURE`). An `http` or `https` scheme decides by itself.
