@@ -1,7 +1,7 @@
 //! The immutable execution context and the thread's current one.
 
 use std::any::{Any, TypeId};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -60,6 +60,11 @@ impl Context {
 
     /// A clone of this thread's current context (the empty one if none is attached).
     pub fn current() -> Self {
+        // Outside any attached context (most log records, every root span) one plain
+        // thread-local read answers.
+        if CURRENT.get() == CURRENT_EMPTY {
+            return Context::new();
+        }
         // `try_with`: during thread teardown the stack may already be gone. No borrow of the
         // stack is ever held while user code runs, so `try_borrow` fails only in that case.
         STACK
@@ -77,6 +82,11 @@ impl Context {
     /// Cheaper than `Context::current().span_context().cloned()`: it clones no shared state
     /// but the trace state, so a tracer deciding whether to record pays no reference counts.
     pub fn current_span_context() -> Option<SpanContext> {
+        // Most measurements and log records happen outside any span: one plain thread-local
+        // read answers them without the stack's registration check and borrow.
+        if CURRENT.get() & CURRENT_HAS_SPAN == 0 {
+            return None;
+        }
         STACK
             .try_with(|stack| {
                 stack
@@ -317,7 +327,19 @@ thread_local! {
     static STACK: RefCell<ContextStack> = const {
         RefCell::new(ContextStack { entries: Vec::new(), next_id: 1 })
     };
+    /// What the top of this thread's stack holds ([`CURRENT_EMPTY`], or [`CURRENT_SET`] with
+    /// [`CURRENT_HAS_SPAN`] when it carries a span context), kept by every change of the stack
+    /// (`ContextStack::changed`). A `Cell<u8>` needs no destructor, so reading it skips the
+    /// registration check a thread-local with one (`STACK`) pays on every access.
+    static CURRENT: Cell<u8> = const { Cell::new(CURRENT_EMPTY) };
 }
+
+/// [`CURRENT`]: the current context is the empty one.
+const CURRENT_EMPTY: u8 = 0;
+/// [`CURRENT`]: the current context holds something.
+const CURRENT_SET: u8 = 1;
+/// [`CURRENT`]: the current context holds a span context.
+const CURRENT_HAS_SPAN: u8 = 2;
 
 /// Attached contexts, oldest first. `None` marks a guard that was dropped while newer ones
 /// were still attached; such holes are removed as soon as they reach the top, so the top is
@@ -347,6 +369,7 @@ impl ContextStack {
         let id = self.next_id;
         self.next_id += 1;
         self.entries.push(Some(Entry { id, cx }));
+        self.changed();
         (self.entries.len() - 1, id)
     }
 
@@ -359,6 +382,18 @@ impl ContextStack {
         while let Some(None) = self.entries.last() {
             self.entries.pop();
         }
+        self.changed();
+    }
+
+    /// Keeps [`CURRENT`] in step with the top of the stack; called after every change of
+    /// `entries`.
+    fn changed(&self) {
+        let current = self.current();
+        CURRENT.set(match (&current.inner, current.span_context().is_some()) {
+            (Inner::Empty, _) => CURRENT_EMPTY,
+            (_, true) => CURRENT_SET | CURRENT_HAS_SPAN,
+            (_, false) => CURRENT_SET,
+        });
     }
 }
 
@@ -381,6 +416,7 @@ impl ContextGuard {
                     while let Some(None) = stack.entries.last() {
                         stack.entries.pop();
                     }
+                    stack.changed();
                     leaked
                 })
             })
@@ -406,6 +442,47 @@ mod tests {
 
     fn current_span() -> Option<u64> {
         Context::map_current(|cx| cx.span_context().map(|sc| sc.span_id().to_int()))
+    }
+
+    /// The fast paths of `current` and `current_span_context` agree with the stack after
+    /// every kind of change.
+    #[test]
+    fn the_current_flags_follow_the_stack() {
+        let agree = || {
+            let slow = STACK.with(|stack| stack.borrow().current().clone());
+            assert_eq!(Context::current().span_context(), slow.span_context());
+            assert_eq!(Context::current().baggage(), slow.baggage());
+            assert_eq!(Context::current_span_context(), slow.span_context().cloned());
+        };
+        agree();
+        let outer = Context::new().with_span_context(span(1)).attach();
+        agree();
+        let empty = Context::new().attach();
+        assert_eq!(Context::current_span_context(), None, "an empty context on top");
+        agree();
+        let valued = Context::new().with_value(UserId(7)).attach();
+        assert_eq!(Context::current().get::<UserId>(), Some(&UserId(7)));
+        agree();
+        drop(valued);
+        let inner = Context::new().with_span_context(span(2)).attach();
+        agree();
+        // Out of order: the empty one's guard first, then the top.
+        drop(empty);
+        agree();
+        drop(inner);
+        assert_eq!(Context::current_span_context().map(|sc| sc.span_id().to_int()), Some(1));
+        drop(outer);
+        assert_eq!(Context::current_span_context(), None);
+        // Detaching with leaks (what `WithContext` does at the end of a poll).
+        let base = Context::new().with_span_context(span(3)).attach();
+        let leaked = Context::new().with_span_context(span(4)).attach();
+        assert!(base.detach_with_leaks());
+        agree();
+        assert_eq!(Context::current_span_context(), None);
+        // The stale guard finds its entry gone and changes nothing.
+        drop(leaked);
+        agree();
+        assert_eq!(Context::current_span_context(), None);
     }
 
     #[derive(Debug, PartialEq)]
