@@ -452,13 +452,20 @@ mod tests {
             let slow = STACK.with(|stack| stack.borrow().current().clone());
             assert_eq!(Context::current().span_context(), slow.span_context());
             assert_eq!(Context::current().baggage(), slow.baggage());
-            assert_eq!(Context::current_span_context(), slow.span_context().cloned());
+            assert_eq!(
+                Context::current_span_context(),
+                slow.span_context().cloned()
+            );
         };
         agree();
         let outer = Context::new().with_span_context(span(1)).attach();
         agree();
         let empty = Context::new().attach();
-        assert_eq!(Context::current_span_context(), None, "an empty context on top");
+        assert_eq!(
+            Context::current_span_context(),
+            None,
+            "an empty context on top"
+        );
         agree();
         let valued = Context::new().with_value(UserId(7)).attach();
         assert_eq!(Context::current().get::<UserId>(), Some(&UserId(7)));
@@ -470,7 +477,10 @@ mod tests {
         drop(empty);
         agree();
         drop(inner);
-        assert_eq!(Context::current_span_context().map(|sc| sc.span_id().to_int()), Some(1));
+        assert_eq!(
+            Context::current_span_context().map(|sc| sc.span_id().to_int()),
+            Some(1)
+        );
         drop(outer);
         assert_eq!(Context::current_span_context(), None);
         // Detaching with leaks (what `WithContext` does at the end of a poll).

@@ -80,7 +80,9 @@ impl Backend for LiveBackend {
     fn live_delta(&self, since: u64) -> Option<(u64, Vec<u8>)> {
         let position = self.position.load(Ordering::SeqCst);
         (position > since).then(|| {
-            self.built.lock().push((position, std::time::Instant::now()));
+            self.built
+                .lock()
+                .push((position, std::time::Instant::now()));
             let json = serde_json::json!({"since": since, "position": position});
             (position, json.to_string().into_bytes())
         })
