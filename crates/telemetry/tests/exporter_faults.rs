@@ -148,6 +148,19 @@ enum Transport {
     Grpc,
 }
 
+/// The builder of exporter type `$exporter`, set up for the fault server: its endpoint
+/// (`$path` for OTLP/HTTP, empty for gRPC), a header naming it, the export deadline and the
+/// fast retries.
+macro_rules! configured {
+    ($exporter:ty, $server:expr, $path:expr, $name:expr) => {
+        <$exporter>::builder()
+            .endpoint($server.url($path))
+            .header(EXPORTER_HEADER, $name)
+            .timeout(Some(EXPORT_TIMEOUT))
+            .retry(fast_retry())
+    };
+}
+
 /// Reads an exporter's count of items the collector rejected.
 type Rejected = Box<dyn Fn() -> u64>;
 
@@ -191,12 +204,8 @@ impl Pipeline {
         };
         let (spans, spans_rejected): (BatchSpanProcessor, Rejected) = match transport {
             Transport::Http => {
-                let exporter = HttpSpanExporter::builder()
-                    .endpoint(server.url("/v1/traces"))
-                    .header(EXPORTER_HEADER, "spans")
-                    .timeout(Some(EXPORT_TIMEOUT))
-                    .retry(fast_retry())
-                    .build()?;
+                let exporter =
+                    configured!(HttpSpanExporter, server, "/v1/traces", "spans").build()?;
                 let stats = exporter.stats();
                 (
                     BatchSpanProcessor::with_config(exporter, span_config)?,
@@ -204,12 +213,7 @@ impl Pipeline {
                 )
             }
             Transport::Grpc => {
-                let exporter = GrpcSpanExporter::builder()
-                    .endpoint(server.url(""))
-                    .header(EXPORTER_HEADER, "spans")
-                    .timeout(Some(EXPORT_TIMEOUT))
-                    .retry(fast_retry())
-                    .build()?;
+                let exporter = configured!(GrpcSpanExporter, server, "", "spans").build()?;
                 let stats = exporter.stats();
                 (
                     BatchSpanProcessor::with_config(exporter, span_config)?,
@@ -232,12 +236,7 @@ impl Pipeline {
         };
         let (logs, logs_rejected): (BatchLogProcessor, Rejected) = match transport {
             Transport::Http => {
-                let exporter = HttpLogExporter::builder()
-                    .endpoint(server.url("/v1/logs"))
-                    .header(EXPORTER_HEADER, "logs")
-                    .timeout(Some(EXPORT_TIMEOUT))
-                    .retry(fast_retry())
-                    .build()?;
+                let exporter = configured!(HttpLogExporter, server, "/v1/logs", "logs").build()?;
                 let stats = exporter.stats();
                 (
                     BatchLogProcessor::with_config(exporter, log_config)?,
@@ -245,12 +244,7 @@ impl Pipeline {
                 )
             }
             Transport::Grpc => {
-                let exporter = GrpcLogExporter::builder()
-                    .endpoint(server.url(""))
-                    .header(EXPORTER_HEADER, "logs")
-                    .timeout(Some(EXPORT_TIMEOUT))
-                    .retry(fast_retry())
-                    .build()?;
+                let exporter = configured!(GrpcLogExporter, server, "", "logs").build()?;
                 let stats = exporter.stats();
                 (
                     BatchLogProcessor::with_config(exporter, log_config)?,
@@ -267,22 +261,14 @@ impl Pipeline {
         let meter = |preference, name: &str| -> Result<_, Box<dyn std::error::Error>> {
             let (reader, rejected): (PeriodicReader, Rejected) = match transport {
                 Transport::Http => {
-                    let exporter = HttpMetricExporter::builder()
-                        .endpoint(server.url("/v1/metrics"))
-                        .header(EXPORTER_HEADER, name)
-                        .timeout(Some(EXPORT_TIMEOUT))
-                        .retry(fast_retry())
+                    let exporter = configured!(HttpMetricExporter, server, "/v1/metrics", name)
                         .temporality_preference(preference)
                         .build()?;
                     let stats = exporter.stats();
                     (periodic(exporter), Box::new(move || stats.rejected_items()))
                 }
                 Transport::Grpc => {
-                    let exporter = GrpcMetricExporter::builder()
-                        .endpoint(server.url(""))
-                        .header(EXPORTER_HEADER, name)
-                        .timeout(Some(EXPORT_TIMEOUT))
-                        .retry(fast_retry())
+                    let exporter = configured!(GrpcMetricExporter, server, "", name)
                         .temporality(preference)
                         .build()?;
                     let stats = exporter.stats();
