@@ -3,15 +3,20 @@
 //! Both formats share one walk: metrics are first grouped into families by their final
 //! Prometheus name (two scopes often have an instrument of the same name, and a family's
 //! samples must be contiguous under a single TYPE line), then each family is written in the
-//! chosen dialect. The dialects differ only in the counter family's name (text: `x_total`;
-//! OpenMetrics: `x`, with samples `x_total`), the UNIT line, HELP escaping and `# EOF`.
+//! chosen dialect. The dialects differ in the counter family's name (text: `x_total`;
+//! OpenMetrics: `x`, with samples `x_total`), the UNIT line, HELP escaping and `# EOF`, and in
+//! what only OpenMetrics can carry: a `_created` sample (the series' start time) for counters
+//! and histograms, and exemplars on counter and histogram bucket samples, labelled with the
+//! `trace_id` and `span_id` of the measurement's span, as the OpenTelemetry compatibility
+//! specification asks. The text format has no place for either, so there they are left out.
 
 use std::collections::HashMap;
 use std::io::Write as _;
 
+use telemetry_core::Timestamp;
 use telemetry_core::{InstrumentationScope, KeyValue, Resource, Value};
 use telemetry_metrics::data::{
-    HistogramDataPoint, MetricData, Number, NumberDataPoint, ResourceMetrics, Temporality,
+    Exemplar, HistogramDataPoint, MetricData, Number, NumberDataPoint, ResourceMetrics, Temporality,
 };
 
 use crate::name;
@@ -89,13 +94,20 @@ impl Kind {
     /// families would make one family's samples look like another's.
     fn claimed_names(self, base: &str) -> Vec<String> {
         match self {
-            Kind::Counter => vec![base.to_owned(), format!("{base}_total")],
+            // `_created` is written in OpenMetrics only, but claimed in both dialects so that
+            // the same families come out of either.
+            Kind::Counter => vec![
+                base.to_owned(),
+                format!("{base}_total"),
+                format!("{base}_created"),
+            ],
             Kind::Gauge => vec![base.to_owned()],
             Kind::Histogram => vec![
                 base.to_owned(),
                 format!("{base}_bucket"),
                 format!("{base}_sum"),
                 format!("{base}_count"),
+                format!("{base}_created"),
             ],
         }
     }
@@ -211,24 +223,42 @@ impl Encoder {
         {
             write_line(out, format_args!("# UNIT {type_name} {unit}\n"));
         }
+        let openmetrics = dialect == Dialect::OpenMetrics;
+        let created = format!("{base}_created");
         for part in &family.parts {
             let scope = self.scope_labels.then_some(part.scope);
             match part.points {
                 Points::Number(points) => {
-                    let sample = match family.kind {
-                        Kind::Counter => format!("{base}_total"),
-                        _ => base.to_owned(),
+                    let counter = family.kind == Kind::Counter;
+                    let sample = if counter {
+                        format!("{base}_total")
+                    } else {
+                        base.to_owned()
                     };
                     for point in points {
                         let labels = labels(&point.attributes, scope, &[], report);
-                        write_sample(out, &sample, &labels, None, &number(point.value));
+                        // OpenMetrics 1.0 allows exemplars on counters, not on gauges.
+                        let exemplar = (openmetrics && counter)
+                            .then(|| latest(&point.exemplars, |_| true))
+                            .flatten();
+                        let value = number(point.value);
+                        write_sample(out, &sample, &labels, None, &value, exemplar);
+                        // A start time at the epoch means "unknown": no `_created` then.
+                        if openmetrics && counter && point.start_time != Timestamp::UNIX_EPOCH {
+                            let start = seconds(point.start_time);
+                            write_sample(out, &created, &labels, None, &start, None);
+                        }
                     }
                 }
                 Points::Histogram(points) => {
                     let bucket = format!("{base}_bucket");
                     for point in points {
                         let labels = labels(&point.attributes, scope, &["le"], report);
+                        let exemplars: &[Exemplar] =
+                            if openmetrics { &point.exemplars } else { &[] };
                         let mut cumulative = 0u64;
+                        // Exemplars go on the first bucket written whose bound holds them.
+                        let mut lower = f64::NEG_INFINITY;
                         for (i, bound) in point.bounds.iter().enumerate() {
                             cumulative = cumulative
                                 .saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0));
@@ -238,14 +268,23 @@ impl Encoder {
                                 continue;
                             }
                             let le = float(*bound);
-                            write_sample(out, &bucket, &labels, Some(&le), &cumulative.to_string());
+                            let exemplar = latest(exemplars, |v| v > lower && v <= *bound);
+                            lower = *bound;
+                            let total = cumulative.to_string();
+                            write_sample(out, &bucket, &labels, Some(&le), &total, exemplar);
                         }
                         let count = point.count.to_string();
-                        write_sample(out, &bucket, &labels, Some("+Inf"), &count);
+                        let exemplar = latest(exemplars, |v| v > lower || v.is_nan());
+                        write_sample(out, &bucket, &labels, Some("+Inf"), &count, exemplar);
                         if let Some(sum) = point.sum {
-                            write_sample(out, &format!("{base}_sum"), &labels, None, &float(sum));
+                            let sum = float(sum);
+                            write_sample(out, &format!("{base}_sum"), &labels, None, &sum, None);
                         }
-                        write_sample(out, &format!("{base}_count"), &labels, None, &count);
+                        write_sample(out, &format!("{base}_count"), &labels, None, &count, None);
+                        if openmetrics && point.start_time != Timestamp::UNIX_EPOCH {
+                            let start = seconds(point.start_time);
+                            write_sample(out, &created, &labels, None, &start, None);
+                        }
                     }
                 }
             }
@@ -341,7 +380,7 @@ fn write_target_info(resource: &Resource, out: &mut Vec<u8>, dialect: Dialect) {
     out.extend_from_slice(b"\n# TYPE target_info gauge\n");
     let mut ignored = EncodeReport::default();
     let labels = labels(resource.attributes(), None, &[], &mut ignored);
-    write_sample(out, TARGET_INFO, &labels, None, "1");
+    write_sample(out, TARGET_INFO, &labels, None, "1", None);
 }
 
 /// The sample's labels: attributes under sanitized names, values of attributes whose names
@@ -386,12 +425,54 @@ fn labels(
     out
 }
 
+/// The most recent of `exemplars` whose value `holds`.
+fn latest(exemplars: &[Exemplar], holds: impl Fn(f64) -> bool) -> Option<&Exemplar> {
+    exemplars
+        .iter()
+        .filter(|exemplar| holds(as_f64(exemplar.value)))
+        .max_by_key(|exemplar| exemplar.time)
+}
+
+fn as_f64(value: Number) -> f64 {
+    match value {
+        Number::I64(v) => v as f64,
+        Number::F64(v) => v,
+    }
+}
+
+/// A timestamp in OpenMetrics' unit, seconds since the epoch, to the nanosecond.
+fn seconds(time: Timestamp) -> String {
+    let nanos = time.as_unix_nanos();
+    format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000)
+}
+
+/// Appends an OpenMetrics exemplar: ` # {trace_id="…",span_id="…"} value timestamp`. The label
+/// set (at most 128 characters in OpenMetrics) is the two ids, 63 characters, or empty for a
+/// measurement taken outside a span.
+fn write_exemplar(out: &mut Vec<u8>, exemplar: &Exemplar) {
+    out.extend_from_slice(b" # {");
+    if let Some(trace_id) = exemplar.trace_id {
+        write_line(out, format_args!("trace_id=\"{trace_id}\""));
+    }
+    if let Some(span_id) = exemplar.span_id {
+        if exemplar.trace_id.is_some() {
+            out.push(b',');
+        }
+        write_line(out, format_args!("span_id=\"{span_id}\""));
+    }
+    out.extend_from_slice(b"} ");
+    out.extend_from_slice(number(exemplar.value).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(seconds(exemplar.time).as_bytes());
+}
+
 fn write_sample(
     out: &mut Vec<u8>,
     name: &str,
     labels: &[(String, String)],
     le: Option<&str>,
     value: &str,
+    exemplar: Option<&Exemplar>,
 ) {
     out.extend_from_slice(name.as_bytes());
     if !labels.is_empty() || le.is_some() {
@@ -414,6 +495,9 @@ fn write_sample(
     }
     out.push(b' ');
     out.extend_from_slice(value.as_bytes());
+    if let Some(exemplar) = exemplar {
+        write_exemplar(out, exemplar);
+    }
     out.push(b'\n');
 }
 
@@ -570,7 +654,7 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use telemetry_core::Timestamp;
+    use telemetry_core::{SpanId, TraceId};
     use telemetry_metrics::data::{
         ExponentialBuckets, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
         Metric, ScopeMetrics, Sum,
@@ -703,6 +787,126 @@ mod tests {
                 ],
             )],
         )
+    }
+
+    fn exemplar(value: Number, seconds: u64, ids: Option<(&str, &str)>) -> Exemplar {
+        let (trace_id, span_id) = match ids {
+            Some((trace, span)) => (TraceId::from_hex(trace).ok(), SpanId::from_hex(span).ok()),
+            None => (None, None),
+        };
+        Exemplar {
+            filtered_attributes: vec![KeyValue::new("dropped", "by a view")],
+            time: Timestamp::from_unix_nanos(seconds * 1_000_000_000 + 250_000_000),
+            value,
+            trace_id,
+            span_id,
+        }
+    }
+
+    #[test]
+    fn openmetrics_carries_created_times_and_exemplars_the_text_format_drops() {
+        const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let start = Timestamp::from_unix_nanos(1_700_000_000_500_000_000);
+        let mut counter = point(vec![], Number::I64(9));
+        counter.start_time = start;
+        counter.exemplars = vec![
+            exemplar(
+                Number::I64(4),
+                1_700_000_010,
+                Some((TRACE, "00f067aa0ba902b7")),
+            ),
+            exemplar(
+                Number::I64(5),
+                1_700_000_020,
+                Some((TRACE, "00f067aa0ba902b8")),
+            ),
+        ];
+        let mut gauge = point(vec![], Number::F64(1.5));
+        gauge.exemplars = vec![exemplar(Number::F64(1.5), 1_700_000_010, None)];
+        let mut histogram = histogram_point(vec![], Some(42.5));
+        histogram.start_time = start;
+        histogram.exemplars = vec![
+            exemplar(
+                Number::F64(0.25),
+                1_700_000_011,
+                Some((TRACE, "0000000000000001")),
+            ),
+            exemplar(
+                Number::F64(0.5),
+                1_700_000_012,
+                Some((TRACE, "0000000000000002")),
+            ),
+            exemplar(Number::F64(3.0), 1_700_000_013, None),
+            exemplar(
+                Number::F64(12.0),
+                1_700_000_014,
+                Some((TRACE, "0000000000000003")),
+            ),
+        ];
+        let metrics = resource_metrics(
+            Resource::empty(),
+            vec![(
+                scope("s", None),
+                vec![
+                    metric(
+                        "jobs",
+                        "",
+                        "",
+                        sum(true, Temporality::Cumulative, vec![counter]),
+                    ),
+                    metric(
+                        "temp",
+                        "",
+                        "",
+                        MetricData::Gauge(Gauge {
+                            points: vec![gauge],
+                        }),
+                    ),
+                    metric(
+                        "latency",
+                        "",
+                        "",
+                        MetricData::Histogram(Histogram {
+                            points: vec![histogram],
+                            temporality: Temporality::Cumulative,
+                        }),
+                    ),
+                ],
+            )],
+        );
+        let (out, report) = openmetrics(&metrics);
+        let ids = |span: &str| format!("trace_id=\"{TRACE}\",span_id=\"{span}\"");
+        let expected = format!(
+            "\
+# TYPE jobs counter
+jobs_total{{otel_scope_name=\"s\"}} 9 # {{{}}} 5 1700000020.250000000
+jobs_created{{otel_scope_name=\"s\"}} 1700000000.500000000
+# TYPE temp gauge
+temp{{otel_scope_name=\"s\"}} 1.5
+# TYPE latency histogram
+latency_bucket{{otel_scope_name=\"s\",le=\"0.5\"}} 1 # {{{}}} 0.5 1700000012.250000000
+latency_bucket{{otel_scope_name=\"s\",le=\"5.0\"}} 3 # {{}} 3.0 1700000013.250000000
+latency_bucket{{otel_scope_name=\"s\",le=\"10.0\"}} 3
+latency_bucket{{otel_scope_name=\"s\",le=\"+Inf\"}} 6 # {{{}}} 12.0 1700000014.250000000
+latency_sum{{otel_scope_name=\"s\"}} 42.5
+latency_count{{otel_scope_name=\"s\"}} 6
+latency_created{{otel_scope_name=\"s\"}} 1700000000.500000000
+# EOF
+",
+            ids("00f067aa0ba902b8"),
+            ids("0000000000000002"),
+            ids("0000000000000003"),
+        );
+        assert_eq!(out, expected);
+        assert!(report.is_complete());
+
+        let (text, _) = text(&metrics);
+        assert!(!text.contains("trace_id"), "{text}");
+        assert!(!text.contains("_created"), "{text}");
+        assert!(
+            text.contains("jobs_total{otel_scope_name=\"s\"} 9\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -1024,7 +1228,7 @@ http_server_duration_milliseconds_count{{http_method=\"GET\",{labels}}} 6
         );
         assert_eq!(report.dropped_labels(), 1);
         let mut out = Vec::new();
-        write_sample(&mut out, "m", &labels[7..8], None, "1");
+        write_sample(&mut out, "m", &labels[7..8], None, "1", None);
         assert_eq!(out, b"m{quote=\"say \\\"hi\\\"\\\\\\nbye\"} 1\n");
         // Without scope labels `otel.scope.name` is the user's, but `le` stays reserved on
         // histograms.

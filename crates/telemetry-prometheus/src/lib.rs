@@ -37,8 +37,13 @@
 //!   and `instance` itself when it scrapes).
 //! - Metrics of several meters that map to the same name share one family (one TYPE line);
 //!   a metric whose name clashes with a family of another type is left out.
-//! - Not written: `_created` samples, exemplars, the `otel_scope_info` metric, and
-//!   timestamps (Prometheus stamps samples with the scrape time).
+//! - OpenMetrics only (the text format has no place for them): counters and histograms get a
+//!   `_created` sample with the series' start time, and exemplars: the most recent on each
+//!   counter sample, and on each histogram bucket the most recent whose value falls in that
+//!   bucket, labelled `trace_id` and `span_id` (so Prometheus, run with exemplar storage, and
+//!   Grafana can open the trace behind a point).
+//! - Not written: the `otel_scope_info` metric, and sample timestamps (Prometheus stamps
+//!   samples with the scrape time).
 //!
 //! # Example
 //!

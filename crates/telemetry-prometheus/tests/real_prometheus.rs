@@ -6,6 +6,10 @@
 //! own parsers check both. Needs the `prometheus` binary (Debian package `prometheus`, see
 //! scripts/prometheus-peer.sh); skipped without it unless TELEMETRY_REQUIRE_PEERS=1.
 //!
+//! Prometheus runs with exemplar storage on: measurements taken inside a sampled span carry
+//! its ids as exemplars, which only the OpenMetrics endpoint can expose, and Prometheus must
+//! store them with the right series and values.
+//!
 //! Most of the run time is Prometheus itself: its scrape manager applies new targets on a
 //! 5-second tick, so the first scrape comes 5 to 6 seconds after start.
 
@@ -19,12 +23,16 @@ use std::time::{Duration, Instant};
 
 use common::{Error, TempDir, get, url_encode};
 use serde_json::Value as Json;
-use telemetry_core::{InstrumentationScope, KeyValue, Resource};
+use telemetry_context::{Context, SpanContext, TraceFlags, TraceState};
+use telemetry_core::{InstrumentationScope, KeyValue, Resource, SpanId, TraceId};
 use telemetry_metrics::MeterProvider;
-use telemetry_prometheus::{PrometheusExporter, PrometheusServer};
+use telemetry_prometheus::{Format, PrometheusExporter, PrometheusServer};
 
 /// An instant vector: each series' labels and value.
 type Series = Vec<(BTreeMap<String, String>, String)>;
+
+/// Stored exemplars: per series, its labels and each exemplar's labels and value.
+type Exemplars = Vec<(Json, Vec<(Json, String)>)>;
 
 /// How long Prometheus gets to start and to scrape what we recorded.
 const WAIT: Duration = Duration::from_secs(20);
@@ -52,6 +60,42 @@ struct Prometheus<'a> {
 impl Prometheus<'_> {
     fn log(&self) -> String {
         std::fs::read_to_string(self.log).unwrap_or_default()
+    }
+
+    /// The exemplars Prometheus stored for `promql` over the last hour: per series, its
+    /// labels and each exemplar's labels and value.
+    fn exemplars(&self, promql: &str) -> Result<Exemplars, Error> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs();
+        let path = format!(
+            "/api/v1/query_exemplars?query={}&start={}&end={}",
+            url_encode(promql),
+            now - 3600,
+            now + 60
+        );
+        let reply = get(self.addr, &path, &[])?;
+        let json: Json = serde_json::from_slice(&reply.body)?;
+        if json["status"] != "success" {
+            return Err(format!("exemplar query {promql} failed: {json}").into());
+        }
+        let mut out = Vec::new();
+        for series in json["data"].as_array().into_iter().flatten() {
+            let exemplars = series["exemplars"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    (
+                        e["labels"].clone(),
+                        e["value"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect();
+            out.push((series["seriesLabels"].clone(), exemplars));
+        }
+        Ok(out)
     }
 
     /// Runs an instant query and returns its vector result.
@@ -218,6 +262,7 @@ fn prometheus_scrapes_and_stores_exactly_what_was_recorded() {
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config_path.display()))
         .arg(format!("--web.listen-address={addr}"))
+        .arg("--enable-feature=exemplar-storage")
         .arg(format!(
             "--storage.tsdb.path={}",
             dir.0.join("data").display()
@@ -312,6 +357,78 @@ fn prometheus_scrapes_and_stores_exactly_what_was_recorded() {
         let histogram = prometheus.metadata(job, "job_duration_seconds");
         assert_eq!(histogram["type"], "histogram", "{histogram}");
         assert_eq!(histogram["unit"], unit("seconds"), "{histogram}");
+    }
+
+    // Exemplars: measurements inside a sampled span carry its ids; only the OpenMetrics
+    // endpoint exposes them, on the series and buckets the measurements went to. Measured
+    // again every half second until Prometheus has stored them, so the check does not depend
+    // on where its scrapes fall.
+    let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").expect("valid");
+    let span_id = SpanId::from_hex("00f067aa0ba902b7").expect("valid");
+    let span = SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::EMPTY,
+    );
+    let ids = serde_json::json!({"trace_id": trace_id.to_string(), "span_id": span_id.to_string()});
+    let buckets_of = "job_duration_seconds_bucket{job=\"openmetrics\"}";
+    let counter_of = "jobs_processed_total{job=\"openmetrics\"}";
+    let stored = |promql: &str| {
+        prometheus
+            .exemplars(promql)
+            .map(|found| found.iter().map(|(_, e)| e.len()).sum::<usize>())
+            .unwrap_or(0)
+    };
+    while stored(buckets_of) < 2 || stored(counter_of) < 1 {
+        {
+            let _current = Context::new().with_span_context(span.clone()).attach();
+            for v in [7.5, 12.0] {
+                durations.record(v, &[KeyValue::new("queue", "high")]);
+            }
+            jobs.add(0, &[KeyValue::new("queue", "low \"quoted\"")]);
+        }
+        if Instant::now() > prometheus.deadline + WAIT {
+            let served = exporter.render(Format::OpenMetrics).unwrap_or_default();
+            panic!(
+                "no exemplars stored: {:?}; we serve:\n{}\nPrometheus log:\n{}",
+                prometheus.exemplars(buckets_of),
+                String::from_utf8_lossy(&served),
+                prometheus.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut found: Vec<(String, String)> = Vec::new();
+    for (series, exemplars) in prometheus.exemplars(buckets_of).expect("exemplar query") {
+        for (labels, value) in exemplars {
+            assert_eq!(labels, ids, "{series}");
+            found.push((series["le"].as_str().unwrap_or("").to_owned(), value));
+        }
+    }
+    found.sort();
+    found.dedup();
+    let expected = vec![
+        ("+Inf".to_owned(), "12".to_owned()),
+        ("10.0".to_owned(), "7.5".to_owned()),
+    ];
+    assert_eq!(found, expected);
+    let counter = prometheus.exemplars(counter_of).expect("exemplar query");
+    assert!(
+        counter
+            .iter()
+            .all(|(series, exemplars)| series["queue"] == "low \"quoted\""
+                && exemplars
+                    .iter()
+                    .all(|(labels, value)| *labels == ids && value == "0")),
+        "{counter:?}"
+    );
+    for (job, _) in JOBS.iter().filter(|(_, openmetrics)| !openmetrics) {
+        let none = prometheus
+            .exemplars(&format!("job_duration_seconds_bucket{{job=\"{job}\"}}"))
+            .expect("exemplar query");
+        assert!(none.iter().all(|(_, e)| e.is_empty()), "{job}: {none:?}");
     }
 
     // Recording more shows up at a later scrape of both endpoints.
