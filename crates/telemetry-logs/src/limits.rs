@@ -69,8 +69,14 @@ impl LogLimits {
         let dropped = attributes.len().saturating_sub(max);
         attributes.truncate(max);
         let max_len = self.max_attribute_value_length.map(|max| max as usize);
-        for attribute in attributes.iter_mut() {
-            limit_value(&mut attribute.value, max_len, 0);
+        // Without a length limit only nested values (for the depth limit) need a visit.
+        let needs_visit = |kv: &KeyValue| {
+            max_len.is_some() || matches!(kv.value, Value::Array(_) | Value::Map(_))
+        };
+        if attributes.iter().any(needs_visit) {
+            for attribute in attributes.iter_mut() {
+                limit_value(&mut attribute.value, max_len, 0);
+            }
         }
         u32::try_from(dropped).unwrap_or(u32::MAX)
     }

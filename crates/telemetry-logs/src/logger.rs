@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use telemetry_context::Context;
+use telemetry_context::{Context, SpanContext};
 use telemetry_core::{InstrumentationScope, Timestamp, diagnostic};
 
 use crate::provider::ProviderInner;
@@ -70,7 +70,9 @@ impl Logger {
         if !self.accepts(record.severity) {
             return;
         }
-        self.emit_accepted(record, &Context::current());
+        // Only the span's identity is needed: cheaper to read than the whole context.
+        let span_context = Context::current_span_context();
+        self.emit_accepted(record, span_context.as_ref());
     }
 
     /// Emits `record`, stamped with the span of `cx`.
@@ -82,17 +84,17 @@ impl Logger {
     /// processor in turn.
     pub fn emit_with_context(&self, record: LogRecord, cx: &Context) {
         if self.accepts(record.severity) {
-            self.emit_accepted(record, cx);
+            self.emit_accepted(record, cx.span_context());
         }
     }
 
     #[inline]
-    fn emit_accepted(&self, mut record: LogRecord, cx: &Context) {
+    fn emit_accepted(&self, mut record: LogRecord, span_context: Option<&SpanContext>) {
         let inner = &*self.provider;
         if record.observed_timestamp == Timestamp::UNIX_EPOCH {
             record.observed_timestamp = Timestamp::now();
         }
-        if let Some(span_context) = cx.span_context()
+        if let Some(span_context) = span_context
             && span_context.is_valid()
         {
             record.stamp(span_context);

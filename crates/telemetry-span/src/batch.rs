@@ -301,6 +301,10 @@ impl BatchSpanProcessor {
 }
 
 impl SpanProcessor for BatchSpanProcessor {
+    fn needs_on_start(&self) -> bool {
+        false
+    }
+
     #[inline]
     fn on_end(&self, span: SpanData) {
         if span.span_context.is_sampled() {

@@ -141,7 +141,20 @@ pub(crate) fn report_limit_once(what: &str) {
 
 /// Applies limits to a list of attributes given at once (builder, event, link): later
 /// duplicates overwrite earlier ones; beyond `max` new keys are dropped and counted.
+#[inline]
 pub(crate) fn limit_attributes(
+    input: Vec<KeyValue>,
+    max: u32,
+    max_len: Option<u32>,
+) -> (Vec<KeyValue>, u32) {
+    // Most spans, events and links start with no attributes at all.
+    if input.is_empty() {
+        return (input, 0);
+    }
+    limit_some_attributes(input, max, max_len)
+}
+
+fn limit_some_attributes(
     input: Vec<KeyValue>,
     max: u32,
     max_len: Option<u32>,

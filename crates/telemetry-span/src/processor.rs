@@ -21,6 +21,21 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
     /// Called when a recording span starts; may change it (add attributes, say).
     fn on_start(&self, _span: &mut SpanData, _parent: &Context) {}
 
+    /// Whether [`on_start`](Self::on_start) does anything. Answered once, when the provider
+    /// is built: when no processor needs it, a span start skips reading the whole current
+    /// context for it. Processors that override `on_start` keep the default, `true`.
+    fn needs_on_start(&self) -> bool {
+        true
+    }
+
+    /// Whether [`on_end`](Self::on_end) would do anything with a span ending now. Asked only
+    /// when a provider has several processors, each of which but the last is handed its own
+    /// copy of the span: a processor that is idle (not attached to anything yet, say) spares
+    /// the others that copy. The default is `true`.
+    fn wants_ended_spans(&self) -> bool {
+        true
+    }
+
     /// Called when a recording span ends, with its final data. Unsampled spans reach here
     /// too; processors that export must skip them.
     fn on_end(&self, span: SpanData);
@@ -41,6 +56,14 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
 impl<P: SpanProcessor> SpanProcessor for std::sync::Arc<P> {
     fn on_start(&self, span: &mut SpanData, parent: &Context) {
         (**self).on_start(span, parent);
+    }
+
+    fn needs_on_start(&self) -> bool {
+        (**self).needs_on_start()
+    }
+
+    fn wants_ended_spans(&self) -> bool {
+        (**self).wants_ended_spans()
     }
 
     fn on_end(&self, span: SpanData) {
@@ -88,6 +111,10 @@ impl SimpleSpanProcessor {
 }
 
 impl SpanProcessor for SimpleSpanProcessor {
+    fn needs_on_start(&self) -> bool {
+        false
+    }
+
     fn on_end(&self, span: SpanData) {
         // Relaxed: a span ending concurrently with shutdown may go either way.
         if !span.span_context.is_sampled() || self.shut_down.load(Ordering::Relaxed) {
@@ -140,6 +167,118 @@ mod tests {
     impl SpanExporter for PanickingExporter {
         fn export(&mut self, _batch: &[SpanData]) -> Result<(), ExportError> {
             panic!("exporter bug");
+        }
+    }
+
+    /// Records what reaches it; its answers to the two hooks are set per test.
+    #[derive(Debug, Default)]
+    struct Probe {
+        needs_on_start: bool,
+        wants_ended: std::sync::atomic::AtomicBool,
+        started: Mutex<Vec<(String, bool)>>,
+        ended: Mutex<Vec<String>>,
+    }
+
+    impl SpanProcessor for Probe {
+        fn on_start(&self, span: &mut SpanData, parent: &Context) {
+            let parent_has_span = parent.span_context().is_some();
+            self.started
+                .lock()
+                .push((span.name.to_string(), parent_has_span));
+        }
+
+        fn needs_on_start(&self) -> bool {
+            self.needs_on_start
+        }
+
+        fn wants_ended_spans(&self) -> bool {
+            self.wants_ended.load(Ordering::Relaxed)
+        }
+
+        fn on_end(&self, span: SpanData) {
+            self.ended.lock().push(span.name.to_string());
+        }
+
+        fn force_flush(&self, _: Duration) -> Result<(), TraceError> {
+            Ok(())
+        }
+
+        fn shutdown(&self, _: Duration) -> Result<(), TraceError> {
+            Ok(())
+        }
+    }
+
+    fn probe(needs_on_start: bool, wants_ended: bool) -> std::sync::Arc<Probe> {
+        std::sync::Arc::new(Probe {
+            needs_on_start,
+            wants_ended: std::sync::atomic::AtomicBool::new(wants_ended),
+            ..Probe::default()
+        })
+    }
+
+    #[test]
+    fn on_start_runs_for_every_processor_once_one_needs_it() {
+        let (quiet, needy) = (probe(false, true), probe(true, true));
+        let provider = TracerProvider::builder()
+            .with_span_processor(quiet.clone())
+            .with_span_processor(needy.clone())
+            .build();
+        let tracer = provider.tracer("test");
+        tracer.in_span("parent", |_| tracer.start("child").end());
+        let expected = [("child".to_owned(), true), ("parent".to_owned(), false)];
+        let sorted = |probe: &Probe| {
+            let mut seen = probe.started.lock().clone();
+            seen.sort();
+            seen
+        };
+        assert_eq!(sorted(&needy), expected, "with the parent's context");
+        assert_eq!(
+            sorted(&quiet),
+            expected,
+            "not skipped for a processor that needs none"
+        );
+    }
+
+    #[test]
+    fn on_start_is_skipped_when_no_processor_needs_it() {
+        let quiet = probe(false, true);
+        let provider = TracerProvider::builder()
+            .with_span_processor(quiet.clone())
+            .build();
+        provider.tracer("test").start("span").end();
+        assert!(quiet.started.lock().is_empty());
+        assert_eq!(*quiet.ended.lock(), ["span"], "on_end still runs");
+    }
+
+    #[test]
+    fn processors_that_want_no_ended_spans_are_skipped_and_the_rest_get_each_span() {
+        for wants in [
+            [true, true, true],
+            [false, true, true],
+            [true, true, false],
+            [false, false, false],
+            [true, false, true],
+        ] {
+            let probes = wants.map(|w| probe(false, w));
+            let mut builder = TracerProvider::builder();
+            for probe in &probes {
+                builder = builder.with_span_processor(probe.clone());
+            }
+            let provider = builder.build();
+            let tracer = provider.tracer("test");
+            tracer.start("first").end();
+            probes[1].wants_ended.store(true, Ordering::Relaxed);
+            tracer.start("second").end();
+            for (i, (probe, wanted)) in probes.iter().zip(wants).enumerate() {
+                let mut expected = Vec::new();
+                if wanted || i == 1 {
+                    if wanted {
+                        expected.push("first");
+                    }
+                    expected.push("second");
+                }
+                assert_eq!(*probe.ended.lock(), expected, "{wants:?}, processor {i}");
+            }
         }
     }
 

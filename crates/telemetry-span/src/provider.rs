@@ -58,6 +58,9 @@ pub(crate) struct ProviderInner {
     pub(crate) sampler: Sampler,
     pub(crate) limits: SpanLimits,
     pub(crate) processors: Vec<Box<dyn SpanProcessor>>,
+    /// Whether any processor's `on_start` does something ([`SpanProcessor::needs_on_start`]):
+    /// only then does a span start read the whole current context to hand it over.
+    pub(crate) calls_on_start: bool,
     /// `None` for the built-in random generator, which is called without dynamic dispatch.
     pub(crate) id_generator: Option<Arc<dyn IdGenerator>>,
     /// Set once by `shutdown`; read by every span start. Relaxed: a span starting during
@@ -226,12 +229,14 @@ impl TracerProviderBuilder {
         for processor in &self.processors {
             processor.set_resource(&resource);
         }
+        let calls_on_start = self.processors.iter().any(|p| p.needs_on_start());
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 resource,
                 sampler: self.sampler.unwrap_or_else(Sampler::from_env),
                 limits: self.limits.unwrap_or_else(SpanLimits::from_env),
                 processors: self.processors,
+                calls_on_start,
                 id_generator: self.id_generator,
                 shut_down: AtomicBool::new(false),
             }),

@@ -48,6 +48,7 @@ pub(crate) struct SpanCell {
 }
 
 impl SpanCell {
+    #[inline(always)]
     pub(crate) fn new(
         span_context: SpanContext,
         provider: Arc<ProviderInner>,
@@ -59,6 +60,11 @@ impl SpanCell {
             data: Mutex::new(Some(data)),
             ended: AtomicBool::new(false),
         }
+    }
+
+    /// The data of a span not yet shared or ended, for the processors' `on_start`.
+    pub(crate) fn data_mut(&mut self) -> Option<&mut SpanData> {
+        self.data.get_mut().as_mut()
     }
 }
 
@@ -307,11 +313,18 @@ impl SpanRef {
         match cell.provider.processors.as_slice() {
             [] => {}
             [only] => only.on_end(data),
-            [first @ .., last] => {
-                for processor in first {
-                    processor.on_end(data.clone());
+            several => {
+                // Each processor but the last that wants the span gets its own copy; an idle
+                // one (see `SpanProcessor::wants_ended_spans`) spares that copy.
+                let mut wanting = several.iter().filter(|p| p.wants_ended_spans());
+                let Some(mut current) = wanting.next() else {
+                    return;
+                };
+                for next in wanting {
+                    current.on_end(data.clone());
+                    current = next;
                 }
-                last.on_end(data);
+                current.on_end(data);
             }
         }
     }

@@ -236,31 +236,38 @@ impl<'a> SpanBuilder<'a> {
             link.dropped_attributes_count += dropped;
         }
 
-        let mut data = SpanData {
-            span_context: span_context.clone(),
-            parent_span_id,
-            parent_is_remote,
-            name: self.name,
-            kind: self.kind,
-            start_time: self.start_time.unwrap_or_else(Timestamp::now),
-            end_time: Timestamp::UNIX_EPOCH,
-            attributes,
-            dropped_attributes_count,
-            events: Vec::new(),
-            dropped_events_count: 0,
-            links,
-            dropped_links_count,
-            status: Status::Unset,
-            scope: tracer.scope.clone(),
-        };
-        let parent_cx = parent_cx.unwrap_or_else(Context::current);
-        for processor in &provider.processors {
-            processor.on_start(&mut data, &parent_cx);
-        }
-        Span::from_ref(SpanRef::recording(Arc::new(SpanCell::new(
-            span_context,
+        let start_time = self.start_time.unwrap_or_else(Timestamp::now);
+        // Built in one expression, so the span's data is written once, into the cell's
+        // allocation, rather than assembled on the stack and copied through each wrapper.
+        let mut cell = Arc::new(SpanCell::new(
+            span_context.clone(),
             Arc::clone(provider),
-            data,
-        ))))
+            SpanData {
+                span_context,
+                parent_span_id,
+                parent_is_remote,
+                name: self.name,
+                kind: self.kind,
+                start_time,
+                end_time: Timestamp::UNIX_EPOCH,
+                attributes,
+                dropped_attributes_count,
+                events: Vec::new(),
+                dropped_events_count: 0,
+                links,
+                dropped_links_count,
+                status: Status::Unset,
+                scope: tracer.scope.clone(),
+            },
+        ));
+        if provider.calls_on_start
+            && let Some(data) = Arc::get_mut(&mut cell).and_then(SpanCell::data_mut)
+        {
+            let parent_cx = parent_cx.unwrap_or_else(Context::current);
+            for processor in &provider.processors {
+                processor.on_start(data, &parent_cx);
+            }
+        }
+        Span::from_ref(SpanRef::recording(cell))
     }
 }

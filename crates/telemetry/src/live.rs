@@ -309,6 +309,17 @@ impl SpanProcessor for SpanTap {
             .with_target(|attached| attached.spans.on_start(span, parent));
     }
 
+    fn needs_on_start(&self) -> bool {
+        // The dashboard attached later is fed by a batch processor, which has no use for it.
+        false
+    }
+
+    fn wants_ended_spans(&self) -> bool {
+        // Until a dashboard is attached, the pipeline's other processor need not copy each
+        // span for this one.
+        self.0.active.load(Ordering::Acquire)
+    }
+
     fn on_end(&self, span: SpanData) {
         self.0.with_target(|attached| attached.spans.on_end(span));
     }
