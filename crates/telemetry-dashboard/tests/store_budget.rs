@@ -235,3 +235,54 @@ fn a_metric_flood_stays_within_budget_and_caps_points_per_series() {
     assert_eq!(list[0]["pointCount"].as_u64(), Some(stored));
     assert_eq!(list[0]["seriesCount"].as_u64(), metrics["series"].as_u64());
 }
+
+#[test]
+fn live_red_windows_are_charged_to_the_traces_share() {
+    let store = small_store(MIN_MEMORY_BUDGET);
+    let start = now() - 2_000 * MS;
+    // 40 services with 3 root operations each, durations spread so that every latency
+    // histogram grows: 160 RED keys' worth of windows, capped at the default 128 keys.
+    for service in 0..40u64 {
+        let spans = (0..30u64)
+            .map(|i| {
+                let n = service * 30 + i;
+                let micros = 1 + (i * 7919) % 5_000_000;
+                span(
+                    u128::from(n) + 1,
+                    1,
+                    0,
+                    &format!("operation {}", i % 3),
+                    start,
+                    start + micros * 1000,
+                )
+            })
+            .collect();
+        store.ingest_traces(traces(&format!("service-{service}"), spans), &source());
+        let traces = usage(&store, "traces");
+        let (used, red, budget) = (
+            traces["usedBytes"].as_u64().unwrap(),
+            traces["redBytes"].as_u64().unwrap(),
+            traces["budgetBytes"].as_u64().unwrap(),
+        );
+        assert!(red > 0, "{traces}");
+        assert!(used + red <= budget, "{traces}");
+    }
+    // New keys stop once the windows hold a quarter of the share, so traces keep the rest.
+    let traces = usage(&store, "traces");
+    let budget = traces["budgetBytes"].as_u64().unwrap();
+    assert!(traces["traces"].as_u64().unwrap() > 0, "{traces}");
+    assert!(
+        traces["redBytes"].as_u64().unwrap() < budget / 2,
+        "{traces}"
+    );
+    let health = get_ok(&store, "/api/health", "");
+    assert!(
+        health["red"]["droppedKeys"].as_u64().unwrap() > 0,
+        "{health}"
+    );
+    let services = health["red"]["services"].as_array().unwrap().len();
+    assert!(
+        (1..40).contains(&services),
+        "{services} services have RED figures"
+    );
+}

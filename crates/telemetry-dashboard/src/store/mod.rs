@@ -56,7 +56,7 @@ pub struct StoreConfig {
     /// The most metric series; points of new series beyond it are refused.
     pub max_series: usize,
     /// The most RED keys (services plus root operations) with live figures. Each key holds up
-    /// to six latency histograms of about 10 KiB, outside the memory budget.
+    /// to six latency histograms of about 10 KiB, charged to the traces' share of the budget.
     pub max_red_keys: usize,
     /// The most items of each kind (traces, logs, series) in one live delta.
     pub live_max_items: usize,
@@ -184,7 +184,10 @@ struct Stats {
 /// string, attribute and vector capacity, and the index entries. Strings shared between items
 /// are counted for each (which errs high), hash-table slack is not (which errs low); a test
 /// with a counting allocator holds the estimate for spans, log records and metric points
-/// within 15 % below and 20 % above what is really allocated. When a signal is over its share, its oldest data (by arrival) is
+/// within 15 % below and 20 % above what is really allocated. The live RED windows are
+/// charged to the traces' share (`redBytes` in `/api/health`), and take no new service or
+/// operation once they hold a quarter of it. When a signal is over its share, its oldest
+/// data (by arrival) is
 /// evicted until it fits: whole traces for spans, records for logs, points for metrics (and a
 /// series with it when its last point goes). Evictions are counted and shown in `/api/health`.
 ///
@@ -342,7 +345,12 @@ impl Store {
                 config.max_points_per_series,
                 config.max_series,
             )),
-            red: Mutex::new(Red::new(config.max_red_keys)),
+            // A quarter of the traces' share at most, which the default key cap never reaches
+            // (128 keys of six ~10 KiB histograms against 38 MiB); it binds on small budgets.
+            red: Mutex::new(Red::new(
+                config.max_red_keys,
+                share(TRACES_SHARE_PERCENT) / 4,
+            )),
             stats: Mutex::new(Stats::default()),
             views: RwLock::new(Vec::new()),
             position: AtomicU64::new(0),
@@ -363,7 +371,10 @@ impl Store {
     /// Bytes in use across all signals, by the store's estimate.
     pub fn used_bytes(&self) -> usize {
         // One lock at a time: never two signals' locks held together.
-        let traces = self.traces.lock().used;
+        let traces = {
+            let traces = self.traces.lock();
+            traces.used + traces.reserved
+        };
         let logs = self.logs.lock().used;
         traces + logs + self.metrics.lock().used
     }
@@ -430,7 +441,7 @@ impl Store {
         let (traces, logs, metrics) = {
             let t = self.traces.lock();
             let traces = json!({
-                "usedBytes": t.used, "budgetBytes": t.budget,
+                "usedBytes": t.used, "budgetBytes": t.budget, "redBytes": t.reserved,
                 "traces": t.traces.len(), "spans": t.spans,
                 "evictedTraces": t.evicted_traces, "evictedSpans": t.evicted_spans,
                 "droppedSpans": t.dropped_spans,
@@ -568,10 +579,7 @@ impl Backend for Store {
         let mut scratch = Vec::new();
         for resource_spans in data.resource_spans {
             let service = service_of(&resource_spans.resource);
-            let source = Arc::new(SpanSource {
-                resource: resource_spans.resource,
-                service: service.clone(),
-            });
+            let source = Arc::new(SpanSource::new(resource_spans.resource, service.clone()));
             let spans: usize = resource_spans
                 .scope_spans
                 .iter()
@@ -615,17 +623,25 @@ impl Backend for Store {
         let (spans, samples): (Vec<StoredSpan>, Vec<Option<RedSample>>) = items.into_iter().unzip();
         let samples: Vec<RedSample> = samples.into_iter().flatten().collect();
         let count = spans.len() as u64;
-        let refused = if spans.is_empty() {
-            0
-        } else {
+        // RED first: its size is charged to the traces' share, which the insert keeps.
+        let red_bytes = {
+            let mut red = self.red.lock();
+            red.record(&samples, now_nanos());
+            red.bytes()
+        };
+        let refused = {
             let mut traces = self.traces.lock();
-            let position = self.advance();
-            traces.insert(spans, position)
+            traces.reserved = red_bytes;
+            if spans.is_empty() {
+                0
+            } else {
+                let position = self.advance();
+                traces.insert(spans, position)
+            }
         };
         if over > 0 {
             self.traces.lock().dropped_spans += over;
         }
-        self.red.lock().record(&samples, now_nanos());
         self.count("traces", source, count - refused, over + refused + invalid);
         outcome(&[
             (

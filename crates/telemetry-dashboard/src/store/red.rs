@@ -5,9 +5,11 @@
 //! future (clock skew) are not counted, and those less than a slot ahead count as now. Each slot keeps a count, an error count and an
 //! `hdrhistogram` of durations in microseconds with two significant figures (1 % precision),
 //! created only when a span lands in it and growing only to the largest duration recorded.
-//! A query merges the slots still inside the window.
+//! A query merges the slots still inside the window. What the windows hold counts against
+//! the traces' share of the store's memory budget ([`Red::bytes`]).
 
 use std::collections::HashMap;
+use std::mem::size_of;
 
 use hdrhistogram::Histogram;
 use serde_json::{Value as Json, json};
@@ -141,24 +143,35 @@ impl Figures {
     }
 }
 
-/// RED windows per service and per (service, root operation), with a cap on the keys.
+/// RED windows per service and per (service, root operation), with caps on the keys: at
+/// most `max_keys`, and no new key once the windows hold `max_bytes` (so that on a small
+/// budget the figures cannot crowd out the spans they are derived from).
 #[derive(Debug)]
 pub(crate) struct Red {
     services: HashMap<StringValue, Window>,
     operations: HashMap<(StringValue, StringValue), Window>,
     max_keys: usize,
-    /// Samples not counted because the key cap was reached.
+    max_bytes: usize,
+    /// [`Red::bytes`] as of the end of the last `record`.
+    bytes: usize,
+    /// Samples not counted because a key cap was reached.
     pub(crate) dropped_keys: u64,
 }
 
 impl Red {
-    pub(crate) fn new(max_keys: usize) -> Red {
+    pub(crate) fn new(max_keys: usize, max_bytes: usize) -> Red {
         Red {
             services: HashMap::new(),
             operations: HashMap::new(),
             max_keys,
+            max_bytes,
+            bytes: 0,
             dropped_keys: 0,
         }
+    }
+
+    fn has_room(&self) -> bool {
+        self.services.len() + self.operations.len() < self.max_keys && self.bytes < self.max_bytes
     }
 
     /// Adds samples; `now` is the current unix time in nanoseconds.
@@ -174,10 +187,10 @@ impl Red {
             if !in_window(slot, now_slot) {
                 continue;
             }
-            let keys = self.services.len() + self.operations.len();
+            let room = self.has_room();
             match self.services.get_mut(&sample.service) {
                 Some(window) => window.record(slot, sample.micros, sample.error),
-                None if keys < self.max_keys => self
+                None if room => self
                     .services
                     .entry(sample.service.clone())
                     .or_default()
@@ -186,10 +199,10 @@ impl Red {
             }
             if let Some(operation) = &sample.root_operation {
                 let key = (sample.service.clone(), operation.clone());
-                let keys = self.services.len() + self.operations.len();
+                let room = self.has_room();
                 match self.operations.get_mut(&key) {
                     Some(window) => window.record(slot, sample.micros, sample.error),
-                    None if keys < self.max_keys => self.operations.entry(key).or_default().record(
+                    None if room => self.operations.entry(key).or_default().record(
                         slot,
                         sample.micros,
                         sample.error,
@@ -198,6 +211,45 @@ impl Red {
                 }
             }
         }
+        self.bytes = self.measure();
+    }
+
+    /// Bytes the windows hold: their slots, the latency histograms' counts, and the keys.
+    /// This is charged to the traces' share of the memory budget, so the figures derived
+    /// from spans live within the same budget as the spans.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// [`Red::bytes`], counted afresh: a walk over at most `max_keys` windows of six slots.
+    fn measure(&self) -> usize {
+        fn window(window: &Window) -> usize {
+            let histograms: usize = window
+                .slots
+                .iter()
+                .filter_map(|slot| slot.latency.as_ref())
+                .map(|latency| {
+                    size_of::<Histogram<u32>>() + latency.distinct_values() * size_of::<u32>()
+                })
+                .sum();
+            size_of::<Window>() + window.slots.capacity() * size_of::<Slot>() + histograms
+        }
+        let services: usize = self
+            .services
+            .iter()
+            .map(|(key, w)| size_of::<StringValue>() + super::size::string(key) + window(w))
+            .sum();
+        let operations: usize = self
+            .operations
+            .iter()
+            .map(|((service, operation), w)| {
+                2 * size_of::<StringValue>()
+                    + super::size::string(service)
+                    + super::size::string(operation)
+                    + window(w)
+            })
+            .sum();
+        services + operations
     }
 
     /// Figures of one service.
@@ -294,7 +346,7 @@ mod tests {
 
     #[test]
     fn percentiles_and_error_ratio_match_known_latencies() {
-        let mut red = Red::new(16);
+        let mut red = Red::new(16, usize::MAX);
         let samples: Vec<_> = (1..=100)
             .map(|ms| sample("api", ms * 1000, ms % 10 == 0, NOW - ms * 100_000_000))
             .collect();
@@ -319,7 +371,7 @@ mod tests {
 
     #[test]
     fn spans_outside_the_window_are_not_counted_and_old_slots_expire() {
-        let mut red = Red::new(16);
+        let mut red = Red::new(16, usize::MAX);
         red.record(
             &[sample("api", 10, false, NOW - 2 * 60 * 1_000_000_000)],
             NOW,
@@ -336,7 +388,7 @@ mod tests {
 
     #[test]
     fn the_key_cap_bounds_memory_and_counts_what_it_refused() {
-        let mut red = Red::new(2);
+        let mut red = Red::new(2, usize::MAX);
         red.record(
             &[sample("a", 1, false, NOW), sample("b", 1, false, NOW)],
             NOW,

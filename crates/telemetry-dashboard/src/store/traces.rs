@@ -5,11 +5,17 @@
 //! time (ordered set, which gives newest-first listing and stable cursors), and the same per
 //! service and for traces with errors, so a search by service or status walks only those;
 //! per-service and per-(service, span name) counts of stored spans (the service list and its
-//! operations); and per-trace summaries (services, error count, duration) that the search
-//! checks before it looks at spans (span name and attribute filters scan the candidates). Eviction is by trace, oldest first by the arrival of the trace's first span.
+//! operations); per-trace summaries (services, error count, duration) that the search
+//! checks before it looks at spans; and, for attribute values and span names, a 64-bit
+//! signature per span (a one-word Bloom filter of its name and its attributes' keys and
+//! rendered values) and per trace (the union of its spans' and their resources'), so a
+//! filter skips most traces, and nearly every span that lacks the pair, with one AND each;
+//! only the rest are compared exactly. Eviction is by trace, oldest first by the arrival of
+//! the trace's first span.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::io::Write as _;
 use std::mem::size_of;
 use std::sync::Arc;
 
@@ -17,7 +23,9 @@ use memchr::memmem::Finder;
 
 use serde_json::{Value as Json, json};
 use telemetry_context::{SpanContext, TraceFlags, TraceState};
-use telemetry_core::{InstrumentationScope, Resource, SpanId, StringValue, Timestamp, TraceId};
+use telemetry_core::{
+    InstrumentationScope, KeyValue, Resource, SpanId, StringValue, Timestamp, TraceId, Value,
+};
 use telemetry_otlp::{
     ResourceSpans, ScopeSpans, TracesData, decode_span_detail, encode_span_detail,
     span_detail_attribute_matches,
@@ -39,12 +47,23 @@ pub(crate) const TRACE_OVERHEAD: usize =
 /// What the spans of one resource share: the resource and its service name.
 #[derive(Debug)]
 pub(crate) struct SpanSource {
-    pub(crate) resource: Resource,
+    resource: Resource,
     /// `service.name` of the resource, or `unknown_service`.
-    pub(crate) service: StringValue,
+    service: StringValue,
+    /// The [`attribute_signature`] of the resource's attributes.
+    attribute_bits: u64,
 }
 
 impl SpanSource {
+    pub(crate) fn new(resource: Resource, service: StringValue) -> SpanSource {
+        let attribute_bits = attribute_signature(resource.attributes(), &mut Vec::new());
+        SpanSource {
+            resource,
+            service,
+            attribute_bits,
+        }
+    }
+
     /// Bytes a source costs, to be spread over the spans that share it.
     pub(crate) fn bytes(&self) -> usize {
         // The `Arc`'s two counts, the source inline, and what the resource holds.
@@ -71,6 +90,9 @@ pub(crate) struct StoredSpan {
     scope: InstrumentationScope,
     source: Arc<SpanSource>,
     detail: Box<[u8]>,
+    /// The [`attribute_signature`] of its attributes, with its name's bits (under
+    /// [`NAME_KEY`]) added.
+    attribute_bits: u64,
     /// Its estimated size (inline and heap), which the batch limit counts; the trace charges
     /// the inline part through its vector's capacity.
     pub(crate) bytes: usize,
@@ -89,6 +111,8 @@ impl StoredSpan {
         source_share: usize,
         scratch: &mut Vec<u8>,
     ) -> StoredSpan {
+        let attribute_bits = attribute_signature(&data.attributes, scratch)
+            | attribute_bits(NAME_KEY, data.name.as_str().as_bytes());
         scratch.clear();
         encode_span_detail(&data, scratch);
         let detail: Box<[u8]> = Box::from(scratch.as_slice());
@@ -105,6 +129,7 @@ impl StoredSpan {
             scope: data.scope,
             source,
             detail,
+            attribute_bits,
             bytes,
             kind: data.kind,
             error: matches!(data.status, Status::Error { .. }),
@@ -157,7 +182,8 @@ impl StoredSpan {
     /// the expected text without the bytes [`value_needles`] lists: those checks are SIMD
     /// substring searches, far cheaper than walking the detail field by field.
     fn has_attribute(&self, filter: &AttributeFilter<'_>) -> bool {
-        if filter.key_bytes.find(&self.detail).is_none()
+        if self.attribute_bits & filter.bits != filter.bits
+            || filter.key_bytes.find(&self.detail).is_none()
             || filter.value_bytes.as_ref().is_some_and(|needles| {
                 !needles
                     .iter()
@@ -197,10 +223,68 @@ impl StoredSpan {
     }
 }
 
+/// The key under which a span's name enters its signature; a real attribute with this key
+/// can only make a name filter look closer, never skip a span.
+const NAME_KEY: &str = "\u{0}span.name";
+
+/// The bits one attribute sets in a span's [`attribute_signature`]: two of 64, picked by a
+/// hash of its key and its value rendered as a search compares it (strings as themselves,
+/// other values as displayed; see `json::value_equals`).
+fn attribute_bits(key: &str, rendered: &[u8]) -> u64 {
+    let hash = mix(mix(hash_bytes(key.as_bytes())) ^ hash_bytes(rendered));
+    (1 << (hash & 63)) | (1 << ((hash >> 6) & 63))
+}
+
+/// The union of [`attribute_bits`] of `attributes`: a span whose signature lacks any bit of a
+/// filter's pair cannot have that attribute. With the handful of attributes a span carries,
+/// a pair it lacks passes in a few percent of spans, and those are then checked exactly.
+/// `scratch` holds each non-string value's rendering.
+fn attribute_signature(attributes: &[KeyValue], scratch: &mut Vec<u8>) -> u64 {
+    let mut bits = 0;
+    for kv in attributes {
+        let rendered = match &kv.value {
+            Value::String(s) => s.as_str().as_bytes(),
+            other => {
+                scratch.clear();
+                // Writing into a Vec cannot fail.
+                let _ = write!(scratch, "{other}");
+                scratch.as_slice()
+            }
+        };
+        bits |= attribute_bits(kv.key.as_str(), rendered);
+    }
+    bits
+}
+
+/// A word-at-a-time hash. The length goes into the last word, so texts that differ only by
+/// trailing zero bytes still differ.
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut hash = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(word);
+        hash = mix(hash ^ u64::from_le_bytes(buf));
+    }
+    let rest = words.remainder();
+    let mut buf = [0u8; 8];
+    buf[..rest.len()].copy_from_slice(rest);
+    mix(hash ^ u64::from_le_bytes(buf) ^ ((bytes.len() as u64) << 56))
+}
+
+/// A 64-bit finalizer (SplitMix64's): every input bit reaches every output bit.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 /// One attribute equality of a search, with its substring searchers built once.
 pub(crate) struct AttributeFilter<'q> {
     key: &'q str,
     expected: &'q str,
+    /// The pair's [`attribute_bits`].
+    bits: u64,
     key_bytes: Finder<'q>,
     /// Byte strings of which a span's detail holds at least one when one of its values
     /// renders as `expected`; `None` when that cannot be told from bytes.
@@ -212,6 +296,7 @@ impl<'q> AttributeFilter<'q> {
         AttributeFilter {
             key,
             expected,
+            bits: attribute_bits(key, expected.as_bytes()),
             key_bytes: Finder::new(key),
             value_bytes: value_needles(expected).map(|needles| {
                 needles
@@ -282,6 +367,9 @@ pub(crate) struct Trace {
     service_spans: Vec<u32>,
     pub(crate) errors: u32,
     pub(crate) bytes: usize,
+    /// The union of its spans' and their resources' signatures: a filter pair missing a bit
+    /// here is on none of its spans, which the search then skips without reading them.
+    attribute_bits: u64,
 }
 
 impl Trace {
@@ -351,6 +439,7 @@ impl Trace {
             }
         }
         self.errors += u32::from(span.is_error());
+        self.attribute_bits |= span.attribute_bits | span.source.attribute_bits;
         if span.is_root() {
             let earlier = self
                 .root
@@ -445,7 +534,8 @@ pub(crate) struct TraceQuery {
 impl TraceQuery {
     /// Whether `trace` matches; `attributes` are this query's attribute filters, built once
     /// per search.
-    fn matches(&self, trace: &Trace, attributes: &[AttributeFilter<'_>]) -> bool {
+    /// `name_bits` are the signature bits of `span_name` (zero without one).
+    fn matches(&self, trace: &Trace, attributes: &[AttributeFilter<'_>], name_bits: u64) -> bool {
         if let Some(service) = &self.service
             && !trace.services.iter().any(|s| s.as_str() == service)
         {
@@ -457,9 +547,18 @@ impl TraceQuery {
         {
             return false;
         }
+        // One AND per filter rules out most traces before their spans are read.
+        if trace.attribute_bits & name_bits != name_bits
+            || attributes
+                .iter()
+                .any(|filter| trace.attribute_bits & filter.bits != filter.bits)
+        {
+            return false;
+        }
         if let Some(name) = &self.span_name
             && !trace.spans.iter().any(|span| {
-                span.name.as_str() == name
+                span.attribute_bits & name_bits == name_bits
+                    && span.name.as_str() == name
                     && self
                         .service
                         .as_ref()
@@ -471,11 +570,12 @@ impl TraceQuery {
         attributes.iter().all(|filter| {
             trace.spans.iter().any(|span| {
                 span.has_attribute(filter)
-                    || j::attribute_matches(
-                        span.resource().attributes(),
-                        filter.key,
-                        filter.expected,
-                    )
+                    || (span.source.attribute_bits & filter.bits == filter.bits
+                        && j::attribute_matches(
+                            span.resource().attributes(),
+                            filter.key,
+                            filter.expected,
+                        ))
             })
         })
     }
@@ -505,6 +605,9 @@ pub(crate) struct TraceStore {
     journal_trimmed: u64,
     pub(crate) budget: usize,
     pub(crate) used: usize,
+    /// Bytes of the traces' share taken by what is derived from spans (the live RED
+    /// windows): traces are evicted to keep `used` within `budget - reserved`.
+    pub(crate) reserved: usize,
     pub(crate) spans: u64,
     pub(crate) evicted_traces: u64,
     pub(crate) evicted_spans: u64,
@@ -526,6 +629,7 @@ impl TraceStore {
             journal_trimmed: 0,
             budget,
             used: 0,
+            reserved: 0,
             spans: 0,
             evicted_traces: 0,
             evicted_spans: 0,
@@ -565,6 +669,7 @@ impl TraceStore {
                         service_spans: Vec::new(),
                         errors: 0,
                         bytes: TRACE_OVERHEAD,
+                        attribute_bits: 0,
                     };
                     self.next_arrival += 1;
                     entry.insert(trace)
@@ -617,7 +722,7 @@ impl TraceStore {
     }
 
     fn evict(&mut self) {
-        while self.used > self.budget {
+        while self.used > self.budget.saturating_sub(self.reserved) {
             let Some((arrival, id)) = self.arrival.pop_front() else {
                 break;
             };
@@ -697,6 +802,10 @@ impl TraceStore {
             .iter()
             .map(|(key, value)| AttributeFilter::new(key, value))
             .collect();
+        let name_bits = query
+            .span_name
+            .as_ref()
+            .map_or(0, |name| attribute_bits(NAME_KEY, name.as_bytes()));
         let mut found = Vec::new();
         for (scanned, key) in index.range(low..=high).rev().enumerate() {
             if Some(*key) == query.cursor {
@@ -708,7 +817,7 @@ impl TraceStore {
             let Some(trace) = self.traces.get(&key.1) else {
                 continue;
             };
-            if query.matches(trace, &attributes) {
+            if query.matches(trace, &attributes, name_bits) {
                 found.push(trace.summary());
                 if found.len() >= query.limit {
                     return (found, Some(*key));
@@ -874,10 +983,10 @@ mod tests {
     }
 
     fn source(service: &str) -> Arc<SpanSource> {
-        Arc::new(SpanSource {
-            resource: Resource::empty(),
-            service: StringValue::from(service.to_owned()),
-        })
+        Arc::new(SpanSource::new(
+            Resource::empty(),
+            StringValue::from(service.to_owned()),
+        ))
     }
 
     fn store_span(data: SpanData, service: &str) -> StoredSpan {
@@ -886,6 +995,80 @@ mod tests {
 
     fn stored(trace: u128, id: u64, parent: u64, start: u64, end: u64) -> StoredSpan {
         store_span(span_data(trace, id, parent, start, end), "svc")
+    }
+
+    #[test]
+    fn the_attribute_signature_never_rules_out_a_span_that_matches() {
+        use telemetry_core::KeyValue;
+
+        let values = |i: i64| {
+            vec![
+                Value::from(format!("value {i}")),
+                Value::I64(i * 7919),
+                Value::F64(i as f64 / 8.0),
+                Value::Bool(i % 2 == 0),
+                Value::Bytes(vec![i as u8, 0xab]),
+                Value::Array(vec![Value::I64(i), Value::from("x")]),
+                Value::Map(vec![KeyValue::new("inner", i)]),
+                Value::Empty,
+            ]
+        };
+        let mut scratch = Vec::new();
+        for i in 0..200 {
+            let attributes: Vec<KeyValue> = values(i)
+                .into_iter()
+                .enumerate()
+                .map(|(n, value)| KeyValue::new(format!("key.{n}"), value))
+                .collect();
+            let signature = attribute_signature(&attributes, &mut scratch);
+            let mut data = span_data(1, 1, 0, 0, 1);
+            data.attributes = attributes.clone();
+            data.name = format!("operation {i}").into();
+            let span = store_span(data, "svc");
+            let name_bits = attribute_bits(NAME_KEY, format!("operation {i}").as_bytes());
+            assert_eq!(
+                span.attribute_bits & name_bits,
+                name_bits,
+                "the name's bits"
+            );
+            for kv in &attributes {
+                let expected = match &kv.value {
+                    Value::String(s) => s.as_str().to_owned(),
+                    other => other.to_string(),
+                };
+                let filter = AttributeFilter::new(kv.key.as_str(), &expected);
+                assert_eq!(signature & filter.bits, filter.bits, "{kv:?}");
+                assert!(span.has_attribute(&filter), "{kv:?} as {expected:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_attribute_signature_rules_out_most_spans_that_lack_the_pair() {
+        use telemetry_core::KeyValue;
+
+        let mut scratch = Vec::new();
+        let mut passed = 0;
+        for i in 0..1000 {
+            let attributes = vec![
+                KeyValue::new("http.request.method", "GET"),
+                KeyValue::new("http.route", format!("/items/{i}")),
+                KeyValue::new("http.response.status_code", 200 + i % 5),
+                KeyValue::new("server.address", "shop.internal"),
+                KeyValue::new("user.id", i * 31),
+                KeyValue::new("retry", false),
+            ];
+            let signature = attribute_signature(&attributes, &mut scratch);
+            let absent = AttributeFilter::new("http.route", "/checkout");
+            if signature & absent.bits == absent.bits {
+                passed += 1;
+            }
+        }
+        // Six attributes set at most 12 of 64 bits: about 3.5% of spans pass a pair's two.
+        assert!(
+            passed < 100,
+            "{passed} of 1000 spans passed a pair none has"
+        );
     }
 
     #[test]
