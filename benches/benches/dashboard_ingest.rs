@@ -22,7 +22,9 @@
 //!
 //! 5. **Search times.** On a store holding one pass's requests, in process through
 //!    `Store::api`: trace searches with each filter, those matching nothing being the worst
-//!    case (they walk every stored trace), and one trace's detail.
+//!    case (they walk every stored trace), and one trace's detail. Then log searches on a
+//!    store holding 200,000 records (its log share nearly full): each filter, again with
+//!    the ones that match nothing or almost nothing walking every record.
 //!
 //! `cargo bench -p telemetry-benches --bench dashboard_ingest` (release). Set
 //! `DASHBOARD_BENCH_REQUESTS` to change the number of 512-span requests per pass (default
@@ -52,7 +54,10 @@ use telemetry_context::{SpanContext, TraceFlags, TraceState};
 use telemetry_core::{InstrumentationScope, KeyValue, Resource, SpanId, Timestamp, TraceId};
 use telemetry_dashboard::backend::{ApiRequest, Backend, IngestOutcome, IngestSource, Transport};
 use telemetry_dashboard::{Dashboard, Store, StoreConfig};
-use telemetry_otlp::{TraceEncoder, decode_traces, encode_span_detail};
+use telemetry_logs::{LogRecord, Severity};
+use telemetry_otlp::{
+    LogsData, ResourceLogs, ScopeLogs, TraceEncoder, decode_traces, encode_span_detail,
+};
 use telemetry_span::{Event, SpanData, SpanKind, Status};
 use tokio::net::TcpStream;
 
@@ -609,6 +614,123 @@ fn query_pass(requests: &[Bytes], repeats: usize) {
     );
 }
 
+/// Median time of `repeats` in-process calls of `GET {path}?{query}`, which must answer 200.
+fn time_api(store: &Store, path: &str, query: Option<&str>, repeats: usize) -> f64 {
+    let mut times: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let started = Instant::now();
+            let response = store.api(&ApiRequest {
+                method: &Method::GET,
+                path,
+                query,
+                body: b"",
+            });
+            let elapsed = started.elapsed().as_secs_f64();
+            assert_eq!(response.status, 200, "{path}?{query:?}");
+            black_box(response);
+            elapsed
+        })
+        .collect();
+    median(&mut times)
+}
+
+/// Times log searches on a store holding `records` log records of 8 services: INFO
+/// bodies like `order 123 placed in 45 ms` with a route and a user attribute, one in 1,000
+/// an ERROR (`payment declined for order 123`), each in a trace and span of its own.
+fn log_query_pass(records: u64, repeats: usize) {
+    let store = Store::new(StoreConfig::default());
+    let source = IngestSource {
+        transport: Transport::HttpProtobuf,
+        peer: None,
+    };
+    let base = now_nanos();
+    for batch in 0..records.div_ceil(1000) {
+        let first = batch * 1000;
+        let batch_records = (first..(first + 1000).min(records))
+            .map(|n| {
+                let error = n % 1000 == 999;
+                let (severity, body) = if error {
+                    (Severity::ERROR, format!("payment declined for order {n}"))
+                } else {
+                    (Severity::INFO, format!("order {n} placed in {} ms", n % 97))
+                };
+                let mut record = LogRecord::new(severity)
+                    .with_body(body)
+                    .with_attribute("http.route", format!("/orders/{}", n % 50))
+                    .with_attribute("enduser.id", (n % 5000) as i64);
+                record.timestamp = Some(Timestamp::from_unix_nanos(base + n * 1000));
+                record.observed_timestamp = Timestamp::from_unix_nanos(base + n * 1000);
+                record.trace_id = TraceId::from_int(u128::from(n) + 1);
+                record.span_id = SpanId::from_int(n + 1);
+                record
+            })
+            .collect();
+        let data = LogsData {
+            resource_logs: vec![ResourceLogs {
+                resource: Resource::builder()
+                    .with_service_name(format!("service-{}", batch % 8))
+                    .build(),
+                resource_dropped_attributes_count: 0,
+                scope_logs: vec![ScopeLogs {
+                    scope: InstrumentationScope::builder("bench").build(),
+                    scope_dropped_attributes_count: 0,
+                    records: batch_records,
+                }],
+            }],
+        };
+        store.ingest_logs(data, &source);
+    }
+    let stored = store.api(&ApiRequest {
+        method: &Method::GET,
+        path: "/api/health",
+        query: None,
+        body: b"",
+    });
+    let health: serde_json::Value = serde_json::from_slice(&stored.body).expect("health is JSON");
+    let held = health["store"]["logs"]["records"].as_u64().unwrap_or(0);
+    // The oldest record still held (older ones were evicted to keep the log share).
+    let oldest = records - held + 1;
+    let oldest_span = format!("{oldest:016x}");
+    let oldest_trace = format!("{oldest:032x}");
+    let queries: [(&str, String); 9] = [
+        ("newest 50, no filter", "limit=50".to_owned()),
+        (
+            "severity>=ERROR (1 in 1,000), newest 50",
+            "severity=ERROR&limit=50".to_owned(),
+        ),
+        (
+            "severity>=FATAL, matching none",
+            "severity=FATAL".to_owned(),
+        ),
+        ("text matching none", "text=no%20such%20words".to_owned()),
+        (
+            "text in 1 in 1,000 (any case), newest 50",
+            "text=PAYMENT%20declined&limit=50".to_owned(),
+        ),
+        (
+            "traceId of the oldest record (index)",
+            format!("traceId={oldest_trace}"),
+        ),
+        (
+            "spanId of the oldest record (no traceId)",
+            format!("spanId={oldest_span}"),
+        ),
+        ("attr matching none", "attr=enduser.id%3D-1".to_owned()),
+        (
+            "service, newest 50",
+            "service=service-3&limit=50".to_owned(),
+        ),
+    ];
+    println!(
+        "\nlog search in process (Store::api), store of {held} records (of {records} sent), \
+         median of {repeats}:"
+    );
+    for (what, query) in &queries {
+        let time = time_api(&store, "/api/logs", Some(query), repeats);
+        println!("  {what:<50} {:>9.3} ms", time * 1e3);
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench` (a filter argument is accepted and ignored). Without it
     // this is `cargo test --benches` keeping the benchmark compiling and working: one small
@@ -742,4 +864,8 @@ fn main() {
 
     // 5. Search times.
     query_pass(&requests, if full { 21 } else { 1 });
+    log_query_pass(
+        if full { 200_000 } else { 2_000 },
+        if full { 21 } else { 1 },
+    );
 }

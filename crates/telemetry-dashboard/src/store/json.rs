@@ -63,10 +63,35 @@ pub(crate) fn attribute_matches(list: &[KeyValue], key: &str, expected: &str) ->
 }
 
 /// Whether `value` renders as `expected` (strings as themselves, other values as displayed).
+/// Searches call this for every candidate, so the rendering is compared as it is written,
+/// never allocated.
 pub(crate) fn value_equals(value: &Value, expected: &str) -> bool {
     match value {
         Value::String(s) => s.as_str() == expected,
-        other => other.to_string() == expected,
+        other => {
+            let mut rest = RenderedEquals(Some(expected.as_bytes()));
+            // An `Err` is only our own signal that the rendering has already differed.
+            let _ = std::fmt::Write::write_fmt(&mut rest, format_args!("{other}"));
+            rest.0.is_some_and(<[u8]>::is_empty)
+        }
+    }
+}
+
+/// What a rendering has yet to match; `None` once it differed.
+struct RenderedEquals<'a>(Option<&'a [u8]>);
+
+impl std::fmt::Write for RenderedEquals<'_> {
+    fn write_str(&mut self, piece: &str) -> std::fmt::Result {
+        match self.0.and_then(|rest| rest.strip_prefix(piece.as_bytes())) {
+            Some(rest) => {
+                self.0 = Some(rest);
+                Ok(())
+            }
+            None => {
+                self.0 = None;
+                Err(std::fmt::Error)
+            }
+        }
     }
 }
 
@@ -85,6 +110,31 @@ mod tests {
             attributes(&list),
             json!({"b": "ab01", "m": {"x": 1}, "e": null})
         );
+    }
+
+    #[test]
+    fn value_equality_matches_the_whole_rendering_exactly() {
+        let values = [
+            Value::I64(-42),
+            Value::F64(1.5),
+            Value::Bool(true),
+            Value::Bytes(vec![0xab, 0x01]),
+            Value::Array(vec![Value::I64(1), Value::from("x")]),
+            Value::Map(vec![KeyValue::new("k", 2i64)]),
+            Value::Empty,
+        ];
+        for value in values {
+            let rendered = value.to_string();
+            assert!(value_equals(&value, &rendered), "{value:?}");
+            let longer = format!("{rendered}0");
+            assert!(!value_equals(&value, &longer), "{value:?} vs {longer:?}");
+            if let Some((cut, _)) = rendered.char_indices().last() {
+                assert!(
+                    !value_equals(&value, &rendered[..cut]),
+                    "{value:?}, a prefix"
+                );
+            }
+        }
     }
 
     #[test]

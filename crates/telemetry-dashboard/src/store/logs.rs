@@ -3,18 +3,21 @@
 //! Records sit in one deque in arrival order with consecutive sequence numbers, so a sequence
 //! number finds its record by subtraction and eviction (oldest first) pops the front. The
 //! trace-id index maps to sequence numbers, in order, so evicting pops each list's front too.
-//! Severity, text, span id, attribute and time filters scan newest first and stop at the limit.
+//! Severity, text, span id, attribute and time filters scan newest first and stop at the limit;
+//! each record keeps an attribute signature (see `signature`) of its own and its resource's
+//! attributes, so an attribute filter skips nearly every record lacking the pair with one AND.
 
 use std::collections::{HashMap, VecDeque};
 use std::mem::size_of;
 
 use serde_json::{Value as Json, json};
-use telemetry_core::{Resource, SpanId, StringValue, TraceId};
+use telemetry_core::{Resource, SpanId, StringValue, TraceId, Value};
 use telemetry_logs::{LogRecord, Severity};
 use telemetry_otlp::{LogsData, ResourceLogs, ScopeLogs};
 
 use super::hash::IdHash;
 use super::json as j;
+use super::signature::{attribute_bits, attribute_signature};
 
 /// The most records one search looks at.
 pub(crate) const MAX_SCAN: u64 = 500_000;
@@ -31,24 +34,32 @@ pub(crate) struct StoredLog {
     pub(crate) bytes: usize,
     /// The live position of the batch that brought it.
     position: u64,
+    /// The attribute signature of its attributes and its resource's.
+    attribute_bits: u64,
 }
 
 impl StoredLog {
-    /// Wraps a decoded record; `resource_share` is its part of its resource's size.
+    /// Wraps a decoded record; `resource_share` is its part of its resource's size, and
+    /// `resource_bits` the signature of its resource's attributes. `scratch` is a buffer
+    /// reused between records.
     pub(crate) fn new(
         record: LogRecord,
         resource: Resource,
         service: StringValue,
         resource_share: usize,
+        resource_bits: u64,
+        scratch: &mut Vec<u8>,
     ) -> StoredLog {
         let bytes =
             size_of::<StoredLog>() + LOG_OVERHEAD + super::size::log_heap(&record) + resource_share;
+        let attribute_bits = attribute_signature(&record.attributes, scratch) | resource_bits;
         StoredLog {
             record,
             resource,
             service,
             bytes,
             position: 0,
+            attribute_bits,
         }
     }
 
@@ -99,7 +110,15 @@ pub(crate) struct LogQuery {
 }
 
 impl LogQuery {
-    fn matches(&self, log: &StoredLog) -> bool {
+    /// `attribute_bits` are the signature bits of each of `attributes`, in order.
+    fn matches(&self, log: &StoredLog, attribute_bits: &[u64]) -> bool {
+        // One AND per attribute pair rules out nearly every record that lacks it.
+        if attribute_bits
+            .iter()
+            .any(|&bits| log.attribute_bits & bits != bits)
+        {
+            return false;
+        }
         let record = &log.record;
         if self.min_severity.is_some_and(|min| record.severity < min)
             || self.span_id.is_some_and(|id| record.span_id != id)
@@ -113,10 +132,15 @@ impl LogQuery {
         {
             return false;
         }
-        if let Some(text) = &self.text
-            && !contains_ignore_case(&record.body.to_string(), text)
-        {
-            return false;
+        if let Some(text) = &self.text {
+            // A string body is searched in place: no copy, no lowercased copy, per record.
+            let found = match &record.body {
+                Value::String(body) => contains_ignore_case(body.as_str().as_bytes(), text),
+                other => contains_ignore_case(other.to_string().as_bytes(), text),
+            };
+            if !found {
+                return false;
+            }
         }
         self.attributes.iter().all(|(key, value)| {
             j::attribute_matches(&record.attributes, key, value)
@@ -125,11 +149,27 @@ impl LogQuery {
     }
 }
 
-fn contains_ignore_case(haystack: &str, lowered_needle: &str) -> bool {
-    if lowered_needle.is_empty() {
+/// Whether `haystack` contains `lowered_needle` with ASCII letters of either case (other
+/// bytes exactly): candidates are found with `memchr2` on the needle's first byte in both
+/// cases, then compared case-insensitively.
+fn contains_ignore_case(haystack: &[u8], lowered_needle: &str) -> bool {
+    let needle = lowered_needle.as_bytes();
+    let Some(&first) = needle.first() else {
         return true;
+    };
+    let mut from = 0;
+    while let Some(offset) = haystack
+        .get(from..)
+        .and_then(|rest| memchr::memchr2(first, first.to_ascii_uppercase(), rest))
+    {
+        let at = from + offset;
+        match haystack.get(at..at + needle.len()) {
+            Some(window) if window.eq_ignore_ascii_case(needle) => return true,
+            Some(_) => from = at + 1,
+            None => return false,
+        }
     }
-    haystack.to_ascii_lowercase().contains(lowered_needle)
+    false
 }
 
 /// The logs of the store.
@@ -220,9 +260,14 @@ impl LogStore {
     pub(crate) fn search(&self, query: &LogQuery) -> (Vec<Json>, Option<u64>) {
         let end_seq = self.first_seq + self.logs.len() as u64;
         let below = query.cursor.unwrap_or(end_seq).min(end_seq);
+        let attribute_bits: Vec<u64> = query
+            .attributes
+            .iter()
+            .map(|(key, value)| attribute_bits(key, value.as_bytes()))
+            .collect();
         let mut found = Vec::new();
         let mut emit = |seq: u64, log: &StoredLog| -> bool {
-            if query.matches(log) {
+            if query.matches(log, &attribute_bits) {
                 found.push(log.to_json(seq));
             }
             found.len() >= query.limit
@@ -340,7 +385,42 @@ mod tests {
         let mut record = LogRecord::new(Severity::INFO).with_body(body.to_owned());
         record.trace_id = TraceId::from_int(trace);
         record.observed_timestamp = Timestamp::from_unix_nanos(1);
-        StoredLog::new(record, Resource::empty(), "svc".into(), 0)
+        StoredLog::new(
+            record,
+            Resource::empty(),
+            "svc".into(),
+            0,
+            0,
+            &mut Vec::new(),
+        )
+    }
+
+    #[test]
+    fn text_search_folds_ascii_case_only_and_finds_every_position() {
+        let cases: [(&str, &str, bool); 10] = [
+            ("Payment FAILED for order 7", "failed", true),
+            ("payment failed", "payment failed", true),
+            ("fail", "failed", false),
+            ("", "x", false),
+            ("anything", "", true),
+            ("aaab", "aab", true),
+            ("xxAxxAB", "ab", true),
+            ("Straße", "straße", true),
+            ("STRASSE", "straße", false),
+            ("ends with tail", "tail", true),
+        ];
+        for (haystack, needle, expected) in cases {
+            assert_eq!(
+                contains_ignore_case(haystack.as_bytes(), needle),
+                expected,
+                "{haystack:?} / {needle:?}"
+            );
+            assert_eq!(
+                haystack.to_ascii_lowercase().contains(needle),
+                expected,
+                "the old definition agrees: {haystack:?} / {needle:?}"
+            );
+        }
     }
 
     #[test]

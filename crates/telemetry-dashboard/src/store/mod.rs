@@ -5,6 +5,7 @@ mod json;
 pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod red;
+mod signature;
 mod size;
 pub(crate) mod traces;
 
@@ -690,6 +691,8 @@ impl Backend for Store {
                 .map(|s| s.records.len())
                 .sum();
             let share = size::resource(&resource) / count.max(1);
+            let mut scratch = Vec::new();
+            let resource_bits = signature::attribute_signature(resource.attributes(), &mut scratch);
             for scope_logs in resource_logs.scope_logs {
                 for record in scope_logs.records {
                     records.push(StoredLog::new(
@@ -697,6 +700,8 @@ impl Backend for Store {
                         resource.clone(),
                         service.clone(),
                         share,
+                        resource_bits,
+                        &mut scratch,
                     ));
                 }
             }

@@ -15,7 +15,6 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::io::Write as _;
 use std::mem::size_of;
 use std::sync::Arc;
 
@@ -23,9 +22,7 @@ use memchr::memmem::Finder;
 
 use serde_json::{Value as Json, json};
 use telemetry_context::{SpanContext, TraceFlags, TraceState};
-use telemetry_core::{
-    InstrumentationScope, KeyValue, Resource, SpanId, StringValue, Timestamp, TraceId, Value,
-};
+use telemetry_core::{InstrumentationScope, Resource, SpanId, StringValue, Timestamp, TraceId};
 use telemetry_otlp::{
     ResourceSpans, ScopeSpans, TracesData, decode_span_detail, encode_span_detail,
     span_detail_attribute_matches,
@@ -34,6 +31,7 @@ use telemetry_span::{SpanData, SpanKind, Status};
 
 use super::hash::IdHash;
 use super::json as j;
+use super::signature::{NAME_KEY, attribute_bits, attribute_signature};
 
 /// The most traces one search looks at.
 pub(crate) const MAX_SCAN: usize = 200_000;
@@ -221,62 +219,6 @@ impl StoredSpan {
     fn is_root(&self) -> bool {
         !self.parent_span_id.is_valid()
     }
-}
-
-/// The key under which a span's name enters its signature; a real attribute with this key
-/// can only make a name filter look closer, never skip a span.
-const NAME_KEY: &str = "\u{0}span.name";
-
-/// The bits one attribute sets in a span's [`attribute_signature`]: two of 64, picked by a
-/// hash of its key and its value rendered as a search compares it (strings as themselves,
-/// other values as displayed; see `json::value_equals`).
-fn attribute_bits(key: &str, rendered: &[u8]) -> u64 {
-    let hash = mix(mix(hash_bytes(key.as_bytes())) ^ hash_bytes(rendered));
-    (1 << (hash & 63)) | (1 << ((hash >> 6) & 63))
-}
-
-/// The union of [`attribute_bits`] of `attributes`: a span whose signature lacks any bit of a
-/// filter's pair cannot have that attribute. With the handful of attributes a span carries,
-/// a pair it lacks passes in a few percent of spans, and those are then checked exactly.
-/// `scratch` holds each non-string value's rendering.
-fn attribute_signature(attributes: &[KeyValue], scratch: &mut Vec<u8>) -> u64 {
-    let mut bits = 0;
-    for kv in attributes {
-        let rendered = match &kv.value {
-            Value::String(s) => s.as_str().as_bytes(),
-            other => {
-                scratch.clear();
-                // Writing into a Vec cannot fail.
-                let _ = write!(scratch, "{other}");
-                scratch.as_slice()
-            }
-        };
-        bits |= attribute_bits(kv.key.as_str(), rendered);
-    }
-    bits
-}
-
-/// A word-at-a-time hash. The length goes into the last word, so texts that differ only by
-/// trailing zero bytes still differ.
-fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut hash = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut buf = [0u8; 8];
-        buf.copy_from_slice(word);
-        hash = mix(hash ^ u64::from_le_bytes(buf));
-    }
-    let rest = words.remainder();
-    let mut buf = [0u8; 8];
-    buf[..rest.len()].copy_from_slice(rest);
-    mix(hash ^ u64::from_le_bytes(buf) ^ ((bytes.len() as u64) << 56))
-}
-
-/// A 64-bit finalizer (SplitMix64's): every input bit reaches every output bit.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// One attribute equality of a search, with its substring searchers built once.
@@ -955,6 +897,8 @@ pub(crate) fn cursor_string(key: (u64, TraceId)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::signature::attribute_signature;
+    use telemetry_core::Value;
 
     fn span_data(trace: u128, id: u64, parent: u64, start: u64, end: u64) -> SpanData {
         SpanData {
