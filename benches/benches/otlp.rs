@@ -15,6 +15,17 @@
 //!   floor of the prost path, as if the transform cost nothing.
 //! - `otlp/decode/telemetry` and `otlp/decode/prost`: the same bytes (ours and prost's are
 //!   byte-identical) into `TracesData` and into the prost request.
+//! - `otlp/decode/telemetry_view`: the same bytes through `TracesView::decode` (the borrowing
+//!   decoder, which validates all of the request as `decode_traces` does), then `touch`,
+//!   which reads every field a consumer reads, so that the comparison with prost's fully
+//!   built message is fair: for each resource, its attributes, dropped count and schema URL;
+//!   for each scope, its name, version, attributes, dropped count and schema URL; for each
+//!   span, trace id, span id, flags, trace state, parent span id, name, kind, start and end
+//!   times, attributes, events (time, name, attributes, dropped count), links (trace id,
+//!   span id, trace state, flags, attributes, dropped count), status and the three dropped
+//!   counts; for each attribute, its key and its value (arrays and maps recursively).
+//!   Scalars are folded into a checksum, strings and byte strings are taken as slices (their
+//!   lengths go into the checksum): they are not copied, which is the point of borrowing.
 //! - `otlp/json_encode/*` and `otlp/json_decode/*`: OTLP/JSON, ours against serde_json over
 //!   opentelemetry-proto's serde types.
 //!
@@ -53,8 +64,8 @@ use telemetry_metrics::data::{
     ResourceMetrics, ScopeMetrics, Sum, Temporality,
 };
 use telemetry_otlp::{
-    LogsEncoder, TraceEncoder, decode_logs, decode_metrics, decode_traces, decode_traces_json,
-    encode_metrics,
+    KeyValues, LogsEncoder, StatusView, TraceEncoder, TracesView, ValueView, decode_logs,
+    decode_metrics, decode_traces, decode_traces_json, encode_metrics,
 };
 use telemetry_span::{Event, SpanData, SpanKind, Status};
 
@@ -192,6 +203,12 @@ fn otlp(c: &mut Criterion) {
     let decoded =
         decode_traces(&ours).map(|data| data.resource_spans[0].scope_spans[0].spans.len());
     assert_eq!(decoded, Ok(SPANS), "our bytes must decode to every span");
+    let view = TracesView::decode(&ours).map(|view| (view.span_count(), view.to_traces_data()));
+    assert_eq!(
+        view,
+        decode_traces(&ours).map(|data| (SPANS, data)),
+        "the view must hold the same spans"
+    );
     let prost_decoded = ExportTraceServiceRequest::decode(ours.as_slice())
         .map(|r| r.resource_spans[0].scope_spans[0].spans.len());
     assert_eq!(prost_decoded.ok(), Some(SPANS), "prost must read our bytes");
@@ -238,6 +255,9 @@ fn otlp(c: &mut Criterion) {
     group.bench_function("prost", |b| {
         b.iter(|| ExportTraceServiceRequest::decode(black_box(ours.as_slice())));
     });
+    group.bench_function("telemetry_view", |b| {
+        b.iter(|| TracesView::decode(black_box(&ours)).map(|view| touch(&view)));
+    });
     group.finish();
 
     let mut json = Vec::new();
@@ -269,6 +289,86 @@ fn otlp(c: &mut Criterion) {
         b.iter(|| serde_json::from_slice::<ExportTraceServiceRequest>(black_box(&json)));
     });
     group.finish();
+}
+
+/// Reads every field of a decoded view (the list is in the module docs) into a checksum.
+fn touch(view: &TracesView<'_>) -> u64 {
+    let mut sum = 0u64;
+    for rs in view.resource_spans() {
+        sum = mix(sum, touch_key_values(rs.resource_attributes()));
+        sum = mix(sum, u64::from(rs.resource_dropped_attributes_count()));
+        sum = mix(sum, rs.schema_url().len() as u64);
+        for ss in rs.scope_spans() {
+            sum = mix(sum, ss.scope_name().len() as u64);
+            sum = mix(sum, ss.scope_version().len() as u64);
+            sum = mix(sum, touch_key_values(ss.scope_attributes()));
+            sum = mix(sum, u64::from(ss.scope_dropped_attributes_count()));
+            sum = mix(sum, ss.schema_url().len() as u64);
+            for span in ss.spans() {
+                sum = mix(sum, span.trace_id().to_int() as u64);
+                sum = mix(sum, span.span_id().to_int());
+                sum = mix(sum, u64::from(span.flags()));
+                sum = mix(sum, span.trace_state().len() as u64);
+                sum = mix(sum, span.parent_span_id().to_int());
+                sum = mix(sum, span.name().len() as u64);
+                sum = mix(sum, span.kind() as u64);
+                sum = mix(sum, span.start_time().as_unix_nanos());
+                sum = mix(sum, span.end_time().as_unix_nanos());
+                sum = mix(sum, touch_key_values(span.attributes()));
+                sum = mix(sum, u64::from(span.dropped_attributes_count()));
+                for event in span.events() {
+                    sum = mix(sum, event.timestamp().as_unix_nanos());
+                    sum = mix(sum, event.name().len() as u64);
+                    sum = mix(sum, touch_key_values(event.attributes()));
+                    sum = mix(sum, u64::from(event.dropped_attributes_count()));
+                }
+                sum = mix(sum, u64::from(span.dropped_events_count()));
+                for link in span.links() {
+                    sum = mix(sum, link.trace_id().to_int() as u64);
+                    sum = mix(sum, link.span_id().to_int());
+                    sum = mix(sum, link.trace_state().len() as u64);
+                    sum = mix(sum, u64::from(link.flags()));
+                    sum = mix(sum, touch_key_values(link.attributes()));
+                    sum = mix(sum, u64::from(link.dropped_attributes_count()));
+                }
+                sum = mix(sum, u64::from(span.dropped_links_count()));
+                sum = mix(
+                    sum,
+                    match span.status() {
+                        StatusView::Unset => 0,
+                        StatusView::Ok => 1,
+                        StatusView::Error { description } => 2 + description.len() as u64,
+                    },
+                );
+            }
+        }
+    }
+    sum
+}
+
+fn touch_key_values(pairs: KeyValues<'_, '_>) -> u64 {
+    pairs.fold(0, |sum, kv| {
+        mix(mix(sum, kv.key.len() as u64), touch_value(kv.value))
+    })
+}
+
+fn touch_value(value: ValueView<'_, '_>) -> u64 {
+    match value {
+        ValueView::Empty => 0,
+        ValueView::Bool(v) => u64::from(v),
+        ValueView::I64(v) => v as u64,
+        ValueView::F64(v) => v.to_bits(),
+        ValueView::String(s) => s.len() as u64,
+        ValueView::Bytes(b) => b.len() as u64,
+        ValueView::Array(values) => values.fold(0, |sum, v| mix(sum, touch_value(v))),
+        ValueView::Map(pairs) => touch_key_values(pairs),
+    }
+}
+
+/// Folds `value` into `sum` so that no read can be optimized away.
+#[inline]
+fn mix(sum: u64, value: u64) -> u64 {
+    (sum ^ value).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
 /// A typical collection: one scope of 32 streams (16 sums, 8 gauges, 8 explicit

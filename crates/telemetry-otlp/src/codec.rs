@@ -11,6 +11,7 @@ use crate::json;
 use crate::logs::LogsData;
 use crate::metrics::MetricsData;
 use crate::proto;
+use crate::proto::common::same_scope;
 use crate::traces::TracesData;
 
 /// Encodes batches of [`SpanData`] as OTLP `ExportTraceServiceRequest`s, in protobuf or
@@ -53,7 +54,7 @@ impl TraceEncoder {
             if !self
                 .scopes
                 .iter()
-                .any(|&first| spans[first].scope == span.scope)
+                .any(|&first| same_scope(&spans[first].scope, &span.scope))
             {
                 self.scopes.push(index);
             }
@@ -195,7 +196,7 @@ impl LogsEncoder {
             if !self
                 .scopes
                 .iter()
-                .any(|&first| records[first].scope == record.scope)
+                .any(|&first| same_scope(&records[first].scope, &record.scope))
             {
                 self.scopes.push(index);
             }
@@ -226,4 +227,54 @@ pub fn decode_logs(input: &[u8]) -> Result<LogsData, DecodeError> {
 /// [`decode_traces_json`]; ids may be empty (no span).
 pub fn decode_logs_json(input: &[u8]) -> Result<LogsData, JsonError> {
     json::logs::read_request(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use telemetry_context::{SpanContext, TraceFlags, TraceState};
+    use telemetry_core::{InstrumentationScope, KeyValue, Resource, SpanId, Timestamp, TraceId};
+    use telemetry_span::{SpanData, SpanKind, Status};
+
+    use super::*;
+
+    #[test]
+    fn spans_of_a_scope_with_a_nan_attribute_are_kept_under_it() -> Result<(), DecodeError> {
+        // `==` finds such a scope unequal to itself, which once made every span its own
+        // group and then matched no span to it, so the spans were not written at all.
+        let scope = InstrumentationScope::builder("lib")
+            .with_attributes([KeyValue::new("ratio", f64::NAN)])
+            .build();
+        let spans: Vec<SpanData> = (1..=3u64)
+            .map(|i| SpanData {
+                span_context: SpanContext::new(
+                    TraceId::from_int(1),
+                    SpanId::from_int(i),
+                    TraceFlags::SAMPLED,
+                    false,
+                    TraceState::EMPTY,
+                ),
+                parent_span_id: SpanId::INVALID,
+                parent_is_remote: false,
+                name: "work".into(),
+                kind: SpanKind::Internal,
+                start_time: Timestamp::from_unix_nanos(i),
+                end_time: Timestamp::from_unix_nanos(i + 1),
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+                events: Vec::new(),
+                dropped_events_count: 0,
+                links: Vec::new(),
+                dropped_links_count: 0,
+                status: Status::Unset,
+                scope: scope.clone(),
+            })
+            .collect();
+        let mut out = Vec::new();
+        TraceEncoder::new().encode(&Resource::builder().build(), &spans, &mut out);
+        let decoded = decode_traces(&out)?;
+        let scope_spans = &decoded.resource_spans[0].scope_spans;
+        assert_eq!(scope_spans.len(), 1);
+        assert_eq!(scope_spans[0].spans.len(), 3);
+        Ok(())
+    }
 }

@@ -11,6 +11,11 @@
 //!   value back, envelope for envelope. [`decode_traces`] decodes strings that repeat within
 //!   a request (attribute keys, span names, short values) once and shares them as
 //!   `Arc<str>`, so a store of decoded spans keeps one copy of each key.
+//! - [`TracesView::decode`] reads the same protobuf request without copying: it validates
+//!   all of it as [`decode_traces`] does (same accepted inputs, same errors) and hands out
+//!   views whose strings borrow from the input ([`SpanView`], [`KeyValueView`], ...), about
+//!   3x faster than prost's decode on the benchmark's batch; [`TracesView::to_traces_data`]
+//!   gives the owned form.
 //! - Metrics: [`encode_metrics`] and [`encode_metrics_json`] write one collection (a
 //!   [`ResourceMetrics`](telemetry_metrics::data::ResourceMetrics), already grouped by
 //!   scope) as an `ExportMetricsServiceRequest`; [`decode_metrics`] and
@@ -259,5 +264,9 @@ pub use export::retry::RetryPolicy;
 pub use export::{ExporterBuildError, HttpExportError};
 pub use logs::{LogsData, ResourceLogs, ScopeLogs};
 pub use metrics::MetricsData;
+pub use proto::trace_view::{
+    EventView, KeyValueView, KeyValues, LinkView, ResourceSpansView, ScopeSpansView, SpanView,
+    StatusView, TracesView, ValueView, Values,
+};
 pub use tls::{PemItem, PemSource, TlsConfig, TlsConfigError, TlsConfigErrorKind};
 pub use traces::{ResourceSpans, ScopeSpans, TracesData};

@@ -34,7 +34,9 @@ pub(crate) fn write_request(
         w.begin_array();
         for &first in scopes {
             let scope = &records[first].scope;
-            let group = records[first..].iter().filter(|r| r.scope == *scope);
+            let group = records[first..]
+                .iter()
+                .filter(|r| crate::proto::common::same_scope(&r.scope, scope));
             write_scope_logs(w, scope, 0, group);
         }
         w.end_array();

@@ -34,7 +34,9 @@ pub(crate) fn write_request(
         w.begin_array();
         for &first in scopes {
             let scope = &spans[first].scope;
-            let group = spans[first..].iter().filter(|span| span.scope == *scope);
+            let group = spans[first..]
+                .iter()
+                .filter(|span| crate::proto::common::same_scope(&span.scope, scope));
             write_scope_spans(w, scope, 0, group);
         }
         w.end_array();

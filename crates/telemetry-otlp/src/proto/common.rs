@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use telemetry_core::{InstrumentationScope, KeyValue, Resource, StringValue, Value};
 
-use super::wire::{Field, I64, LEN, Reader, VARINT, Writer, key};
+use super::wire::{Field, I64, LEN, Reader, VARINT, Writer, key, varint_len};
 use crate::error::{DecodeError, DecodeErrorKind};
 
-const ANY_VALUE: &str = "opentelemetry.proto.common.v1.AnyValue";
-const KEY_VALUE: &str = "opentelemetry.proto.common.v1.KeyValue";
-const ARRAY_VALUE: &str = "opentelemetry.proto.common.v1.ArrayValue";
-const KEY_VALUE_LIST: &str = "opentelemetry.proto.common.v1.KeyValueList";
-const SCOPE: &str = "opentelemetry.proto.common.v1.InstrumentationScope";
-const RESOURCE: &str = "opentelemetry.proto.resource.v1.Resource";
+pub(crate) const ANY_VALUE: &str = "opentelemetry.proto.common.v1.AnyValue";
+pub(crate) const KEY_VALUE: &str = "opentelemetry.proto.common.v1.KeyValue";
+pub(crate) const ARRAY_VALUE: &str = "opentelemetry.proto.common.v1.ArrayValue";
+pub(crate) const KEY_VALUE_LIST: &str = "opentelemetry.proto.common.v1.KeyValueList";
+pub(crate) const SCOPE: &str = "opentelemetry.proto.common.v1.InstrumentationScope";
+pub(crate) const RESOURCE: &str = "opentelemetry.proto.resource.v1.Resource";
 
 // KeyValue
 const KV_KEY: u32 = key(1, LEN);
@@ -39,7 +39,86 @@ const RESOURCE_ATTRIBUTES: u32 = key(1, LEN);
 const RESOURCE_DROPPED: u32 = key(2, VARINT);
 
 /// Writes one `KeyValue` as field `field_key` of the enclosing message.
+#[inline]
 pub(crate) fn write_key_value(w: &mut Writer<'_>, field_key: u32, kv: &KeyValue) {
+    if !write_scalar_key_value(w, field_key, kv) {
+        write_key_value_nested(w, field_key, kv);
+    }
+}
+
+/// Writes a `KeyValue` whose value is a scalar, front to back: both nested lengths are known
+/// before writing, so nothing is reserved and patched (see `wire.rs`). Returns false, having
+/// written nothing, for arrays and maps.
+///
+/// Attributes are most of a span's bytes. In callgrind profiles of the bench batch
+/// (`--bench otlp -- otlp/encode/telemetry`, 512 spans of 6 attributes and an event), the
+/// `Writer` fast paths, this function and [`same_scope`] together took the encoder from
+/// 1.85 M to 0.96 M instructions per request (prost encoding its ready message: 3.13 M); the
+/// four-byte stores of the string case alone, from 1.09 M to 0.96 M.
+#[inline]
+fn write_scalar_key_value(w: &mut Writer<'_>, field_key: u32, kv: &KeyValue) -> bool {
+    let value_len = match &kv.value {
+        Value::Empty => 0,
+        Value::Bool(_) => 2,
+        Value::I64(v) => 1 + varint_len(*v as u64),
+        Value::F64(_) => 9,
+        Value::String(s) => 1 + varint_len(s.len() as u64) + s.len(),
+        Value::Bytes(b) => 1 + varint_len(b.len() as u64) + b.len(),
+        Value::Array(_) | Value::Map(_) => return false,
+    };
+    let key = kv.key.as_bytes();
+    let key_len = if key.is_empty() {
+        0
+    } else {
+        1 + varint_len(key.len() as u64) + key.len()
+    };
+    let len = key_len + 1 + varint_len(value_len as u64) + value_len;
+    // The usual pair, a key and a value under 128 bytes each under a one-byte field key:
+    // every key and length is one byte, so the bytes around the key and the string go out
+    // as two four-byte stores instead of eight single-byte pushes.
+    if len < 0x80
+        && field_key < 0x80
+        && !key.is_empty()
+        && let Value::String(s) = &kv.value
+    {
+        w.reserve(len + 2);
+        w.raw(&[field_key as u8, len as u8, KV_KEY as u8, key.len() as u8]);
+        w.raw(key);
+        w.raw(&[
+            KV_VALUE as u8,
+            value_len as u8,
+            AV_STRING as u8,
+            s.len() as u8,
+        ]);
+        w.raw(s.as_bytes());
+        return true;
+    }
+    // The field key, the pair's length and the pair.
+    w.reserve(len + 15);
+    w.key(field_key);
+    w.varint(len as u64);
+    w.bytes_field(KV_KEY, key);
+    w.key(KV_VALUE);
+    w.varint(value_len as u64);
+    match &kv.value {
+        Value::Bool(v) => {
+            w.key(AV_BOOL);
+            w.varint(u64::from(*v));
+        }
+        Value::I64(v) => {
+            w.key(AV_INT);
+            w.varint(*v as u64);
+        }
+        Value::F64(v) => w.fixed64_always(AV_DOUBLE, v.to_bits()),
+        Value::String(s) => w.bytes_always(AV_STRING, s.as_bytes()),
+        Value::Bytes(bytes) => w.bytes_always(AV_BYTES, bytes),
+        Value::Empty | Value::Array(_) | Value::Map(_) => {}
+    }
+    true
+}
+
+/// Writes a `KeyValue` of any value, reserving and patching its length.
+fn write_key_value_nested(w: &mut Writer<'_>, field_key: u32, kv: &KeyValue) {
     let nested = w.begin(field_key, 1);
     w.bytes_field(KV_KEY, kv.key.as_bytes());
     write_any_value(w, KV_VALUE, &kv.value);
@@ -117,6 +196,28 @@ pub(crate) fn write_scope(
     write_attributes(w, SCOPE_ATTRIBUTES, scope.attributes());
     w.uint_field(SCOPE_DROPPED, u64::from(dropped_attributes_count));
     w.end(nested);
+}
+
+/// Whether two spans' or records' scopes are equal, deciding without comparing contents when
+/// both are the same shared scope (the usual case: every span of a tracer holds a clone of
+/// its scope).
+///
+/// Equal addresses and lengths of every field mean equal contents, so this agrees with `==`
+/// except for a scope holding a NaN attribute, which `==` finds unequal even to itself and
+/// which this finds equal to its clones, so that its spans are still grouped under it. In a
+/// callgrind profile of the bench batch the content comparisons (twice per span: grouping,
+/// then writing each group) were about 4% of the encoder's instructions.
+#[inline]
+pub(crate) fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+    fn place(s: &str) -> (*const u8, usize) {
+        (s.as_ptr(), s.len())
+    }
+    let shared = place(a.name()) == place(b.name())
+        && a.version().map(place) == b.version().map(place)
+        && a.schema_url().map(place) == b.schema_url().map(place)
+        && (a.attributes().as_ptr(), a.attributes().len())
+            == (b.attributes().as_ptr(), b.attributes().len());
+    shared || a == b
 }
 
 /// Copies a decoded string into an owned [`StringValue`].
@@ -249,7 +350,7 @@ fn read_key_value_fields<'a>(
 
 /// Splits a one-byte length and that many bytes off the front of `bytes`.
 #[inline]
-fn short_len(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn short_len(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let (&len, rest) = bytes.split_first()?;
     if len >= 0x80 || usize::from(len) > rest.len() {
         return None;
@@ -274,7 +375,18 @@ fn key_value_fast<'a>(bytes: &'a [u8], strings: &mut Strings<'a>) -> Option<KeyV
     let value = match value {
         [] => Value::Empty,
         [0x0a, tail @ ..] => match short_len(tail)? {
-            (s, []) => Value::String(strings.get(std::str::from_utf8(s).ok()?)),
+            (s, []) => {
+                // The key, the four framing bytes after it (ASCII: two keys and two lengths
+                // under 128) and the string are one run of input, valid UTF-8 exactly when
+                // both strings are: one check instead of two calls on short strings.
+                let text = std::str::from_utf8(bytes.get(2..)?).ok()?;
+                let key = text.get(..key.len())?;
+                let value = text.get(text.len() - s.len()..)?;
+                return Some(KeyValue {
+                    key: strings.get(key),
+                    value: Value::String(strings.get(value)),
+                });
+            }
             _ => return None,
         },
         [0x10, b] if *b < 0x80 => Value::Bool(*b != 0),
@@ -573,6 +685,23 @@ mod tests {
             ),
             ("invalid UTF-8 key", &[0x0a, 0x01, 0xff, 0x12, 0x00], false),
             (
+                "invalid UTF-8 string value",
+                &[0x0a, 0x01, b'k', 0x12, 0x03, 0x0a, 0x01, 0xff],
+                false,
+            ),
+            (
+                "a sequence split by the framing bytes",
+                &[0x0a, 0x01, 0xc3, 0x12, 0x04, 0x0a, 0x02, 0xa9, b'v'],
+                false,
+            ),
+            (
+                "multi-byte key and value",
+                &[
+                    0x0a, 0x02, 0xc3, 0xa9, 0x12, 0x05, 0x0a, 0x03, 0xe2, 0x82, 0xac,
+                ],
+                true,
+            ),
+            (
                 "int with trailing byte",
                 &[0x0a, 0x01, b'k', 0x12, 0x03, 0x18, 0x01, 0x00],
                 false,
@@ -596,6 +725,68 @@ mod tests {
             let both = read_key_value(Reader::new(bytes), &mut Strings::new());
             assert_eq!(both, general, "{name}");
         }
+    }
+
+    #[test]
+    fn scalar_pairs_are_written_as_the_general_writer_writes_them() {
+        let long = "v".repeat(200);
+        let values = [
+            Value::Empty,
+            Value::Bool(true),
+            Value::I64(0),
+            Value::I64(127),
+            Value::I64(-1),
+            Value::F64(-0.5),
+            Value::from(""),
+            Value::from("GET"),
+            Value::from(long.clone()),
+            Value::Bytes(vec![0, 1, 2]),
+        ];
+        for key in ["", "k", "http.request.method", long.as_str()] {
+            for value in &values {
+                let kv = KeyValue::new(key.to_owned(), value.clone());
+                for field_key in [key_for_test(9), key_for_test(20)] {
+                    let (mut fast, mut general) = (Vec::new(), Vec::new());
+                    write_key_value(&mut Writer::new(&mut fast), field_key, &kv);
+                    write_key_value_nested(&mut Writer::new(&mut general), field_key, &kv);
+                    assert_eq!(fast, general, "{key:?} = {value:?} as field {field_key}");
+                }
+            }
+        }
+    }
+
+    fn key_for_test(field: u32) -> u32 {
+        key(field, LEN)
+    }
+
+    #[test]
+    fn shared_scopes_are_the_same_without_comparing_contents() {
+        let scope = InstrumentationScope::builder("lib")
+            .with_version("1.0")
+            .with_attributes([KeyValue::new("x", 1i64)])
+            .build();
+        assert!(same_scope(&scope, &scope.clone()));
+        // Equal by value, built apart: still the same scope.
+        let twin = InstrumentationScope::builder("lib")
+            .with_version("1.0")
+            .with_attributes([KeyValue::new("x", 1i64)])
+            .build();
+        assert!(same_scope(&scope, &twin));
+        let other_version = InstrumentationScope::builder("lib")
+            .with_version("1.1")
+            .with_attributes([KeyValue::new("x", 1i64)])
+            .build();
+        assert!(!same_scope(&scope, &other_version));
+        let no_version = InstrumentationScope::builder("lib").build();
+        let empty_version = InstrumentationScope::builder("lib")
+            .with_version("")
+            .build();
+        assert!(!same_scope(&no_version, &empty_version));
+        // A NaN attribute makes `==` false even for clones; a shared scope is still itself.
+        let nan = InstrumentationScope::builder("lib")
+            .with_attributes([KeyValue::new("x", f64::NAN)])
+            .build();
+        assert!(same_scope(&nan, &nan.clone()));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use telemetry_logs::{LogRecord, Severity};
 
 use super::common::{
     ScopeFields, Strings, build_resource, push_key_value, read_any_value, read_resource,
-    read_scope, write_any_value, write_attributes, write_resource, write_scope,
+    read_scope, same_scope, write_any_value, write_attributes, write_resource, write_scope,
 };
 use super::wire::{Field, I32, I64, LEN, Reader, VARINT, Writer, key};
 use crate::error::{DecodeError, DecodeErrorKind};
@@ -60,7 +60,9 @@ pub(crate) fn write_request(
     write_resource(w, RL_RESOURCE, resource, 0);
     for &first in scopes {
         let scope = &records[first].scope;
-        let group = records[first..].iter().filter(|r| r.scope == *scope);
+        let group = records[first..]
+            .iter()
+            .filter(|r| same_scope(&r.scope, scope));
         write_scope_logs(w, scope, 0, group);
     }
     w.bytes_field(

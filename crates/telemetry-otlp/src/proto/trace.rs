@@ -7,19 +7,19 @@ use telemetry_span::{Event, Link, SpanData, SpanKind, Status};
 
 use super::common::{
     ScopeFields, Strings, build_resource, key_value_matches, push_key_value, read_resource,
-    read_scope, string_value, write_attributes, write_resource, write_scope,
+    read_scope, same_scope, string_value, write_attributes, write_resource, write_scope,
 };
 use super::wire::{Field, I32, I64, LEN, Reader, VARINT, Writer, key};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::traces::{ResourceSpans, ScopeSpans, TracesData};
 
-const REQUEST: &str = "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest";
-const RESOURCE_SPANS: &str = "opentelemetry.proto.trace.v1.ResourceSpans";
-const SCOPE_SPANS: &str = "opentelemetry.proto.trace.v1.ScopeSpans";
-const SPAN: &str = "opentelemetry.proto.trace.v1.Span";
-const EVENT: &str = "opentelemetry.proto.trace.v1.Span.Event";
-const LINK: &str = "opentelemetry.proto.trace.v1.Span.Link";
-const STATUS: &str = "opentelemetry.proto.trace.v1.Status";
+pub(crate) const REQUEST: &str = "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest";
+pub(crate) const RESOURCE_SPANS: &str = "opentelemetry.proto.trace.v1.ResourceSpans";
+pub(crate) const SCOPE_SPANS: &str = "opentelemetry.proto.trace.v1.ScopeSpans";
+pub(crate) const SPAN: &str = "opentelemetry.proto.trace.v1.Span";
+pub(crate) const EVENT: &str = "opentelemetry.proto.trace.v1.Span.Event";
+pub(crate) const LINK: &str = "opentelemetry.proto.trace.v1.Span.Link";
+pub(crate) const STATUS: &str = "opentelemetry.proto.trace.v1.Status";
 
 // ExportTraceServiceRequest
 const REQUEST_RESOURCE_SPANS: u32 = key(1, LEN);
@@ -124,7 +124,9 @@ pub(crate) fn write_request(
     write_resource(w, RS_RESOURCE, resource, 0);
     for &first in scopes {
         let scope = &spans[first].scope;
-        let group = spans[first..].iter().filter(|span| span.scope == *scope);
+        let group = spans[first..]
+            .iter()
+            .filter(|span| same_scope(&span.scope, scope));
         write_scope_spans(w, scope, 0, group);
     }
     w.bytes_field(
@@ -410,13 +412,13 @@ fn read_scope_spans<'a>(
 
 /// A decoded id field and the offset of its key, kept until the message is complete.
 #[derive(Clone, Copy, Default)]
-struct RawId<'a> {
-    bytes: &'a [u8],
+pub(crate) struct RawId<'a> {
+    pub(crate) bytes: &'a [u8],
     offset: Option<usize>,
 }
 
 impl<'a> RawId<'a> {
-    fn read(r: &mut Reader<'a>, field: Field) -> Result<Self, DecodeError> {
+    pub(crate) fn read(r: &mut Reader<'a>, field: Field) -> Result<Self, DecodeError> {
         Ok(RawId {
             offset: Some(field.offset),
             bytes: r.bytes_field(field)?,
@@ -440,11 +442,11 @@ impl<'a> RawId<'a> {
         Ok(bytes)
     }
 
-    fn trace_id(self, end: usize) -> Result<TraceId, DecodeError> {
+    pub(crate) fn trace_id(self, end: usize) -> Result<TraceId, DecodeError> {
         self.array::<16>(end).map(TraceId::from_bytes)
     }
 
-    fn span_id(self, end: usize) -> Result<SpanId, DecodeError> {
+    pub(crate) fn span_id(self, end: usize) -> Result<SpanId, DecodeError> {
         self.array::<8>(end).map(SpanId::from_bytes)
     }
 }
@@ -455,7 +457,7 @@ fn trace_state(r: &mut Reader<'_>, field: Field) -> Result<TraceState, DecodeErr
         .map_err(|_| DecodeError::new(DecodeErrorKind::InvalidTraceState, field.offset))
 }
 
-fn enum_value(r: &mut Reader<'_>, field: Field) -> Result<i64, DecodeError> {
+pub(crate) fn enum_value(r: &mut Reader<'_>, field: Field) -> Result<i64, DecodeError> {
     // Enums are int32: a negative one is sign-extended to ten bytes, and a decoder keeps the
     // low 32 bits.
     Ok(i64::from(r.varint_field(field)? as i32))

@@ -59,7 +59,10 @@ pub(crate) const fn key(field: u32, wire_type: u8) -> u32 {
 /// Number of bytes `value` takes as a varint.
 #[inline]
 pub(crate) const fn varint_len(value: u64) -> usize {
-    // One byte per started group of 7 significant bits, and at least one byte for zero.
+    if value < 0x80 {
+        return 1;
+    }
+    // One byte per started group of 7 significant bits.
     let bits = 64 - (value | 1).leading_zeros() as usize;
     bits.div_ceil(7)
 }
@@ -86,8 +89,20 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends a varint.
-    #[inline]
-    pub(crate) fn varint(&mut self, mut value: u64) {
+    #[inline(always)]
+    pub(crate) fn varint(&mut self, value: u64) {
+        // Most varints written (lengths of keys and values, small counts) are one byte: a
+        // push, inlined at every call site, instead of a call and the variable-length copy
+        // below, which compiles to a `memcpy` call.
+        if value < 0x80 {
+            self.buf.push(value as u8);
+        } else {
+            self.varint_long(value);
+        }
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self, mut value: u64) {
         let mut bytes = [0u8; 10];
         let mut n = 0;
         while value >= 0x80 {
@@ -97,6 +112,19 @@ impl<'a> Writer<'a> {
         }
         bytes[n] = value as u8;
         self.buf.extend_from_slice(&bytes[..=n]);
+    }
+
+    /// Makes room for at least `additional` more bytes, so that the appends after it do not
+    /// grow the buffer one by one.
+    #[inline]
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
+    }
+
+    /// Appends bytes as they are: an encoding the caller has put together.
+    #[inline]
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
     }
 
     /// Appends a field key.
@@ -153,6 +181,9 @@ impl<'a> Writer<'a> {
     /// A `bytes` or `string` field, written even when empty (a `oneof` member).
     #[inline]
     pub(crate) fn bytes_always(&mut self, key: u32, bytes: &[u8]) {
+        // One capacity check for the whole field (a key of up to five bytes, a length of up
+        // to ten) instead of one per part.
+        self.buf.reserve(bytes.len() + 15);
         self.key(key);
         self.varint(bytes.len() as u64);
         self.buf.extend_from_slice(bytes);
@@ -171,7 +202,9 @@ impl<'a> Writer<'a> {
     pub(crate) fn begin(&mut self, key: u32, guess: usize) -> Nested {
         self.key(key);
         let reserved = guess.clamp(1, 5);
-        self.buf.extend_from_slice(&[0u8; 5][..reserved]);
+        // `resize`, not a copy from a zeroed array: the guess is a constant at every call
+        // site, so this stays a store or two.
+        self.buf.resize(self.buf.len() + reserved, 0);
         Nested {
             body: self.buf.len(),
             reserved,
@@ -184,6 +217,20 @@ impl<'a> Writer<'a> {
     pub(crate) fn end(&mut self, nested: Nested) {
         let Nested { body, reserved } = nested;
         let len = self.buf.len() - body;
+        // The common case, a one-byte guess that was right (attributes, values, events):
+        // one store, no length arithmetic.
+        if reserved == 1
+            && len < 0x80
+            && let Some(byte) = self.buf.get_mut(body - 1)
+        {
+            *byte = len as u8;
+            return;
+        }
+        self.end_slow(body, reserved, len);
+    }
+
+    #[inline(never)]
+    fn end_slow(&mut self, body: usize, reserved: usize, len: usize) {
         let needed = varint_len(len as u64);
         let start = body - reserved;
         if needed != reserved {
