@@ -58,6 +58,14 @@ impl Context {
         }
     }
 
+    /// Whether this thread's current context carries a span context: one thread-local byte,
+    /// read inline by the caller. For hot paths that only need to know whether to look
+    /// further (a metric's exemplar filter, outside any span, stops here).
+    #[inline]
+    pub fn current_has_span() -> bool {
+        CURRENT.get() & CURRENT_HAS_SPAN != 0
+    }
+
     /// A clone of this thread's current context (the empty one if none is attached).
     pub fn current() -> Self {
         // Outside any attached context (most log records, every root span) one plain
@@ -530,6 +538,7 @@ mod tests {
     #[test]
     fn current_span_context_reads_the_top_of_the_stack() {
         assert_eq!(Context::current_span_context(), None);
+        assert!(!Context::current_has_span());
         let with_baggage = Context::new()
             .with_span_context(span(4))
             .with_value(UserId(1))
@@ -538,11 +547,15 @@ mod tests {
             Context::current_span_context().map(|sc| sc.span_id().to_int()),
             Some(4)
         );
+        assert!(Context::current_has_span());
         let without_span = Context::new().with_value(Other(2)).attach();
         assert_eq!(Context::current_span_context(), None);
+        assert!(!Context::current_has_span());
         drop(without_span);
+        assert!(Context::current_has_span());
         drop(with_baggage);
         assert_eq!(Context::current_span_context(), None);
+        assert!(!Context::current_has_span());
     }
 
     #[test]

@@ -231,18 +231,26 @@ pub(crate) fn input_order(set: &AttributeSet, input: &[KeyValue]) -> Option<[u8;
 pub(crate) const MAX_ORDERED: usize = 16;
 
 impl AttributeSet {
+    /// True when the set's attribute at `index` equals `attribute`.
+    #[inline]
+    pub(crate) fn matches_at(&self, index: u8, attribute: &KeyValue) -> bool {
+        self.attributes
+            .get(usize::from(index))
+            .is_some_and(|s| key_eq(&s.key, &attribute.key) && value_eq(&s.value, &attribute.value))
+    }
+
     /// True when `input` denotes this set with its attributes at the positions `order` gives
     /// (as computed by [`input_order`] for an earlier input). `order` is a permutation, so
-    /// matching every input attribute covers every stored one.
-    #[inline]
-    pub(crate) fn matches_in_order(&self, input: &[KeyValue], order: &[u8; MAX_ORDERED]) -> bool {
-        let stored = &*self.attributes;
-        stored.len() == input.len()
-            && input.iter().zip(order).all(|(attribute, &index)| {
-                stored.get(usize::from(index)).is_some_and(|s| {
-                    key_eq(&s.key, &attribute.key) && value_eq(&s.value, &attribute.value)
-                })
-            })
+    /// matching every input attribute covers every stored one. The thread cache does this
+    /// position by position ([`AttributeSet::matches_at`]).
+    #[cfg(test)]
+    fn matches_in_order(&self, input: &[KeyValue], order: &[u8; MAX_ORDERED]) -> bool {
+        self.attributes.len() == input.len()
+            && input.len() <= MAX_ORDERED
+            && input
+                .iter()
+                .zip(order)
+                .all(|(attribute, &index)| self.matches_at(index, attribute))
     }
 }
 

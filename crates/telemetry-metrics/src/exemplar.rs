@@ -1,7 +1,7 @@
 //! Exemplars: a few sampled measurements kept beside each point, with the trace and span that
 //! were active, so a spike on a chart links to a trace that caused it.
 
-use telemetry_context::Context;
+use telemetry_context::{Context, SpanContext};
 use telemetry_core::env::{self, EnvSource};
 use telemetry_core::{KeyValue, SpanId, Timestamp, TraceId};
 
@@ -34,8 +34,29 @@ impl ExemplarFilter {
         )
     }
 
+    /// True when no measurement taken now can become an exemplar: the filter is off, or it
+    /// is trace-based and no sampled span is current.
+    ///
+    /// Inlined into every measurement, and only a test: outside any span (the common case)
+    /// the trace-based filter costs one read of the context's one-byte thread-local summary.
+    /// Everything else, building the span ids included, is [`ExemplarFilter::sample`]'s,
+    /// out of line.
+    #[inline(always)]
+    pub(crate) fn skips(self) -> bool {
+        match self {
+            ExemplarFilter::AlwaysOff => true,
+            ExemplarFilter::AlwaysOn => false,
+            ExemplarFilter::TraceBased => {
+                !Context::current_has_span()
+                    || match Context::current_span_context() {
+                        None => true,
+                        Some(span) => !SpanIds::is_sampled(&span),
+                    }
+            }
+        }
+    }
+
     /// Whether the current measurement is offered, and the active span's ids if any.
-    #[inline]
     pub(crate) fn sample(self) -> Option<SpanIds> {
         match self {
             ExemplarFilter::AlwaysOff => None,
@@ -63,6 +84,12 @@ impl SpanIds {
             span_id: Some(span.span_id()),
             sampled: span.is_sampled(),
         })
+    }
+
+    /// Whether `span` is one whose measurements the trace-based filter offers.
+    #[inline(never)]
+    fn is_sampled(span: &SpanContext) -> bool {
+        span.is_valid() && span.is_sampled()
     }
 }
 
@@ -209,6 +236,38 @@ mod tests {
             ExemplarFilter::from_env(&env),
             Some(ExemplarFilter::AlwaysOff)
         );
+    }
+
+    #[test]
+    fn the_inlined_check_agrees_with_sampling() {
+        let spans = [
+            None,
+            Some((
+                TraceId::from_int(1),
+                SpanId::from_int(2),
+                TraceFlags::SAMPLED,
+            )),
+            Some((TraceId::from_int(1), SpanId::from_int(2), TraceFlags::NONE)),
+            // Invalid: never offered, whatever its flags say.
+            Some((TraceId::INVALID, SpanId::INVALID, TraceFlags::SAMPLED)),
+        ];
+        for span in spans {
+            let _guard = span.map(|(trace, span, flags)| {
+                let span = SpanContext::new(trace, span, flags, false, TraceState::EMPTY);
+                Context::new().with_span_context(span).attach()
+            });
+            for filter in [
+                ExemplarFilter::AlwaysOn,
+                ExemplarFilter::AlwaysOff,
+                ExemplarFilter::TraceBased,
+            ] {
+                assert_eq!(
+                    filter.skips(),
+                    filter.sample().is_none(),
+                    "{filter:?} with {span:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use parking_lot::RwLock;
 use telemetry_core::{KeyValue, diagnostic};
 
 use crate::exemplar::{ExemplarFilter, Offer};
-use crate::number::MetricValue;
+use crate::number::{Measurement, MetricValue};
 use crate::stream::{AsyncStream, Series, SyncStream};
 
 /// The kinds of instruments.
@@ -144,25 +144,43 @@ impl SyncCore {
         }
     }
 
-    #[inline]
+    // Always inlined into the caller's loop: the frame of an out-of-line call (saved
+    // registers, a return address) is stores that every add's atomic must wait for.
+    #[inline(always)]
     fn measure<T: MetricValue>(&self, value: T, attributes: &[KeyValue]) {
         if !self.descriptor.kind.accepts(value) {
             return self.dropped.record(&self.descriptor, value);
         }
-        let number = value.to_number();
+        let measurement = Measurement::of(value.to_number());
+        // The check alone first, inlined: in the common case (no sampled span) recording
+        // then runs with the exemplar code gone, and no span ids are built.
+        if self.exemplar_filter.skips() {
+            for stream in &self.streams {
+                stream.record(measurement, attributes, None);
+            }
+        } else {
+            self.measure_offered(measurement, attributes);
+        }
+    }
+
+    /// Records a measurement that may become an exemplar.
+    #[inline(never)]
+    fn measure_offered(&self, measurement: Measurement, attributes: &[KeyValue]) {
         let ids = self.exemplar_filter.sample();
         let offer = ids.map(|ids| Offer {
-            value: number,
+            value: measurement.to_number(),
             attributes,
             ids,
         });
         for stream in &self.streams {
-            stream.record(number, attributes, offer.as_ref());
+            stream.record(measurement, attributes, offer.as_ref());
         }
     }
 
     fn bind(self: &Arc<Self>, attributes: &[KeyValue]) -> BoundCore {
         BoundCore {
+            kind: self.descriptor.kind,
+            exemplar_filter: self.exemplar_filter,
             series: self
                 .streams
                 .iter()
@@ -177,26 +195,42 @@ impl SyncCore {
 /// A bound handle's state: the series it feeds in every stream.
 struct BoundCore {
     core: Arc<SyncCore>,
+    /// Copies of the core's, read on every measurement without following `core`.
+    kind: InstrumentKind,
+    exemplar_filter: ExemplarFilter,
     series: Box<[(Arc<SyncStream>, Arc<Series>)]>,
     /// Kept for exemplars, which report the attributes a view dropped.
     attributes: Arc<[KeyValue]>,
 }
 
 impl BoundCore {
-    #[inline]
+    // Always inlined, as `SyncCore::measure` is.
+    #[inline(always)]
     fn measure<T: MetricValue>(&self, value: T) {
-        if !self.core.descriptor.kind.accepts(value) {
+        if !self.kind.accepts(value) {
             return self.core.dropped.record(&self.core.descriptor, value);
         }
-        let number = value.to_number();
-        let ids = self.core.exemplar_filter.sample();
+        let measurement = Measurement::of(value.to_number());
+        if self.exemplar_filter.skips() {
+            for (stream, series) in &self.series {
+                stream.record_into(series, measurement, None);
+            }
+        } else {
+            self.measure_offered(measurement);
+        }
+    }
+
+    /// Records a measurement that may become an exemplar.
+    #[inline(never)]
+    fn measure_offered(&self, measurement: Measurement) {
+        let ids = self.exemplar_filter.sample();
         let offer = ids.map(|ids| Offer {
-            value: number,
+            value: measurement.to_number(),
             attributes: &self.attributes,
             ids,
         });
         for (stream, series) in &self.series {
-            stream.record_into(series, number, offer.as_ref());
+            stream.record_into(series, measurement, offer.as_ref());
         }
     }
 }

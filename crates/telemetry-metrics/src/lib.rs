@@ -23,7 +23,10 @@
 //! allocating; sums and last values are single atomic words. In front of the map of a
 //! cumulative stream, each thread remembers the series it last recorded into per attribute
 //! array (a handful of entries), so a call site that records with the same array again
-//! skips hashing and the lock and only compares the attributes. Each reader gets its own
+//! skips hashing and the lock and only compares the attributes: static strings by address
+//! and length, scalars by value, anything else by content. A measurement outside any
+//! sampled span pays one call into `telemetry-context` for exemplars; building the span ids
+//! and offering them happen only inside one. Each reader gets its own
 //! streams, so readers with different temporalities never disturb each other; delta streams
 //! forget idle series (other than those a bound handle holds), so memory follows the live
 //! attribute sets.

@@ -89,35 +89,35 @@ pub(crate) struct AtomicNumber {
 }
 
 impl AtomicNumber {
-    /// Adds `number`. Integer sums wrap past `i64::MAX` (2^63 of increments; a saturating
-    /// compare-exchange loop would slow every contended add to protect an unreachable case).
+    /// Adds `measurement`. Integer sums wrap past `i64::MAX` (2^63 of increments; a
+    /// saturating compare-exchange loop would slow every contended add to protect an
+    /// unreachable case).
     #[inline]
-    pub(crate) fn add(&self, number: Number) {
-        match number {
-            Number::I64(v) => {
-                self.bits.fetch_add(v as u64, Ordering::Relaxed);
-            }
-            Number::F64(v) => {
-                let mut current = self.bits.load(Ordering::Relaxed);
-                loop {
-                    let next = (f64::from_bits(current) + v).to_bits();
-                    match self.bits.compare_exchange_weak(
-                        current,
-                        next,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => break,
-                        Err(actual) => current = actual,
-                    }
-                }
+    pub(crate) fn add_measurement(&self, measurement: Measurement) {
+        if !measurement.float {
+            self.bits.fetch_add(measurement.bits, Ordering::Relaxed);
+            return;
+        }
+        let v = f64::from_bits(measurement.bits);
+        let mut current = self.bits.load(Ordering::Relaxed);
+        loop {
+            let next = (f64::from_bits(current) + v).to_bits();
+            match self.bits.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
             }
         }
     }
 
+    /// Replaces the value with `measurement`'s.
     #[inline]
-    pub(crate) fn store(&self, number: Number) {
-        self.bits.store(encode(number), Ordering::Relaxed);
+    pub(crate) fn store(&self, measurement: Measurement) {
+        self.bits.store(measurement.bits, Ordering::Relaxed);
     }
 
     pub(crate) fn load(&self, float: bool) -> Number {
@@ -131,10 +131,43 @@ impl AtomicNumber {
     }
 }
 
-fn encode(number: Number) -> u64 {
-    match number {
-        Number::I64(v) => v as u64,
-        Number::F64(v) => v.to_bits(),
+/// A valid measurement on its way to a cell: a number's bits, and whether they are a
+/// float's. Two scalars travel in registers, where a [`Number`] (an enum whose variants hold
+/// different types) is passed through memory, which costs a stalled store-to-load forward on
+/// every measurement.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Measurement {
+    /// An `i64`'s two's complement or an `f64`'s bits, as in [`AtomicNumber`].
+    bits: u64,
+    float: bool,
+}
+
+impl Measurement {
+    #[inline]
+    pub(crate) fn of(number: Number) -> Self {
+        match number {
+            Number::I64(v) => Measurement {
+                bits: v as u64,
+                float: false,
+            },
+            Number::F64(v) => Measurement {
+                bits: v.to_bits(),
+                float: true,
+            },
+        }
+    }
+
+    pub(crate) fn to_number(self) -> Number {
+        decode(self.bits, self.float)
+    }
+
+    #[inline]
+    pub(crate) fn as_f64(self) -> f64 {
+        if self.float {
+            f64::from_bits(self.bits)
+        } else {
+            self.bits as i64 as f64
+        }
     }
 }
 
@@ -153,14 +186,14 @@ mod tests {
     #[test]
     fn integer_and_float_sums() {
         let cell = AtomicNumber::default();
-        cell.add(Number::I64(5));
-        cell.add(Number::I64(-7));
+        cell.add_measurement(Measurement::of(Number::I64(5)));
+        cell.add_measurement(Measurement::of(Number::I64(-7)));
         assert_eq!(cell.load(false), Number::I64(-2));
         assert_eq!(cell.take(false), Number::I64(-2));
         assert_eq!(cell.load(false), Number::I64(0));
 
-        cell.add(Number::F64(0.5));
-        cell.add(Number::F64(0.25));
+        cell.add_measurement(Measurement::of(Number::F64(0.5)));
+        cell.add_measurement(Measurement::of(Number::F64(0.25)));
         assert_eq!(cell.take(true), Number::F64(0.75));
         assert_eq!(cell.load(true), Number::F64(0.0));
     }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 
 use parking_lot::{Mutex, RwLock};
-use telemetry_core::{KeyValue, Timestamp};
+use telemetry_core::{KeyValue, StringValue, Timestamp, Value};
 
 use crate::attributes::{AttributeSet, MAX_ORDERED, input_order, set_hash};
 use crate::data::{
@@ -27,7 +27,7 @@ use crate::data::{
 };
 use crate::exemplar::{Offer, Reservoir};
 use crate::exponential::ExpoState;
-use crate::number::AtomicNumber;
+use crate::number::{AtomicNumber, Measurement};
 use crate::view::AttributeFilter;
 
 /// The attribute that marks the overflow series.
@@ -192,16 +192,131 @@ const RECENT_SLOTS: usize = 8;
 /// stack slot in a loop), so the next call finds its series without hashing or locking; the
 /// attributes are still compared, so a reused address with other contents just misses.
 ///
+/// The comparison is cheap for what callers usually pass: static keys, static string values
+/// and scalars. For those the entry keeps a [`Print`] per input position (the address and
+/// length of a static string, or the scalar itself), and an attribute whose print matches is
+/// equal without touching the series' stored copy. Anything else (an owned string, a
+/// different static copy of the same text, bytes, arrays, maps) is compared by content
+/// against the series' attribute at the position `order` gives.
+///
 /// Only cumulative streams use it: they never forget a series, so a cached one is never
 /// orphaned. (Delta streams forget idle series, which a cache held by some idle thread would
 /// otherwise pin.)
 struct CachedSeries {
     stream: u64,
     input: usize,
-    /// Where each input attribute sits in the series' sorted set, so a hit compares
-    /// position by position.
+    /// The input's length, which is also the series' (the input denotes the set).
+    len: usize,
+    /// The prints of the first [`PRINTED`] input attributes.
+    prints: [AttributePrint; PRINTED],
+    /// Where each input attribute sits in the series' sorted set, so a miss of the prints
+    /// compares position by position.
     order: [u8; MAX_ORDERED],
     series: Arc<Series>,
+}
+
+/// Input positions with a [`Print`]; later positions are compared by content.
+const PRINTED: usize = 8;
+
+impl CachedSeries {
+    /// True when `input` (at the entry's address) still denotes the entry's series.
+    #[inline]
+    fn matches(&self, input: &[KeyValue]) -> bool {
+        if input.len() != self.len {
+            return false;
+        }
+        let stored = &self.series.attributes;
+        input.iter().enumerate().all(|(position, attribute)| {
+            self.prints
+                .get(position)
+                .is_some_and(|print| print.matches(attribute))
+                || self
+                    .order
+                    .get(position)
+                    .is_some_and(|&index| stored.matches_at(index, attribute))
+        })
+    }
+}
+
+/// What identifies an attribute without reading its strings: see [`CachedSeries`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct AttributePrint {
+    key: Print,
+    value: Print,
+}
+
+impl AttributePrint {
+    fn of(attribute: &KeyValue) -> Self {
+        AttributePrint {
+            key: Print::of_str(&attribute.key),
+            value: Print::of_value(&attribute.value),
+        }
+    }
+
+    #[inline]
+    fn matches(&self, attribute: &KeyValue) -> bool {
+        self.key.matches_str(&attribute.key) && self.value.matches_value(&attribute.value)
+    }
+}
+
+/// A value's identity when it is cheap to compare: a static string by address and length (a
+/// `&'static str` never changes, so the same address and length is the same text), a scalar
+/// by its bits. `None` matches nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+enum Print {
+    #[default]
+    None,
+    Static {
+        address: usize,
+        len: usize,
+    },
+    I64(i64),
+    F64(u64),
+    Bool(bool),
+}
+
+impl Print {
+    fn of_str(s: &StringValue) -> Self {
+        if s.is_static() {
+            Print::Static {
+                address: s.as_str().as_ptr().addr(),
+                len: s.len(),
+            }
+        } else {
+            Print::None
+        }
+    }
+
+    fn of_value(value: &Value) -> Self {
+        match value {
+            Value::String(s) => Print::of_str(s),
+            Value::I64(v) => Print::I64(*v),
+            Value::F64(v) => Print::F64(v.to_bits()),
+            Value::Bool(v) => Print::Bool(*v),
+            _ => Print::None,
+        }
+    }
+
+    #[inline]
+    fn matches_str(self, s: &StringValue) -> bool {
+        match self {
+            Print::Static { address, len } => {
+                s.is_static() && s.len() == len && s.as_str().as_ptr().addr() == address
+            }
+            _ => false,
+        }
+    }
+
+    #[inline]
+    fn matches_value(self, value: &Value) -> bool {
+        match (self, value) {
+            (Print::Static { .. }, Value::String(s)) => self.matches_str(s),
+            (Print::I64(a), Value::I64(b)) => a == *b,
+            (Print::F64(a), Value::F64(b)) => a == b.to_bits(),
+            (Print::Bool(a), Value::Bool(b)) => a == *b,
+            _ => false,
+        }
+    }
 }
 
 thread_local! {
@@ -225,6 +340,8 @@ pub(crate) struct SyncStream {
     overflow: Arc<Series>,
     /// The previous collection's time: the start of delta points.
     last_collect: Mutex<Timestamp>,
+    /// An explicit-bucket histogram's boundaries, laid out for [`Boundaries::bucket_of`].
+    boundaries: Option<Boundaries>,
 }
 
 impl SyncStream {
@@ -236,6 +353,10 @@ impl SyncStream {
         ));
         SyncStream {
             thread_cache: settings.temporality == Temporality::Cumulative,
+            boundaries: match &settings.aggregator {
+                Aggregator::Histogram { bounds, .. } => Some(Boundaries::new(bounds)),
+                _ => None,
+            },
             settings,
             id: NEXT_STREAM_ID.fetch_add(1, Ordering::Relaxed),
             table: RwLock::new(Table::default()),
@@ -247,52 +368,102 @@ impl SyncStream {
 
     /// Records a measurement whose value is valid for the instrument.
     #[inline]
-    pub(crate) fn record(&self, value: Number, attributes: &[KeyValue], offer: Option<&Offer<'_>>) {
+    pub(crate) fn record(
+        &self,
+        value: Measurement,
+        attributes: &[KeyValue],
+        offer: Option<&Offer<'_>>,
+    ) {
         if attributes.is_empty() {
             return self.record_into(&self.empty, value, offer);
         }
-        if let Some(filter) = &self.settings.filter {
-            let kept: Vec<KeyValue> = attributes
-                .iter()
-                .filter(|a| filter.keeps(a))
-                .cloned()
-                .collect();
-            return self.record_unfiltered(value, &kept, offer);
-        }
-        self.record_unfiltered(value, attributes, offer);
+        self.record_attributes(value, attributes, offer);
     }
 
-    fn record_unfiltered(&self, value: Number, attributes: &[KeyValue], offer: Option<&Offer<'_>>) {
-        if attributes.is_empty() {
-            return self.record_into(&self.empty, value, offer);
+    /// [`SyncStream::record`] with a non-empty attribute slice.
+    #[inline]
+    fn record_attributes(
+        &self,
+        value: Measurement,
+        attributes: &[KeyValue],
+        offer: Option<&Offer<'_>>,
+    ) {
+        if let Some(filter) = &self.settings.filter {
+            return self.record_filtered(filter, value, attributes, offer);
         }
-        let input = attributes.as_ptr().addr();
-        let slot = ((input >> 4) ^ self.id as usize) % RECENT_SLOTS;
-        let hit = self.thread_cache
-            && RECENT
-                .try_with(|recent| {
-                    let Ok(recent) = recent.try_borrow() else {
-                        return false;
-                    };
-                    match &recent[slot] {
-                        Some(cached)
-                            if cached.stream == self.id
-                                && cached.input == input
-                                && cached
-                                    .series
-                                    .attributes
-                                    .matches_in_order(attributes, &cached.order) =>
-                        {
-                            self.record_into(&cached.series, value, offer);
-                            true
-                        }
-                        _ => false,
-                    }
-                })
-                .unwrap_or(false);
-        if hit {
+        if self.thread_cache && self.record_cached(value, attributes, offer) {
             return;
         }
+        self.record_looked_up(value, attributes, offer);
+    }
+
+    /// Records into the series of the attributes a view keeps.
+    #[inline(never)]
+    fn record_filtered(
+        &self,
+        filter: &AttributeFilter,
+        value: Measurement,
+        attributes: &[KeyValue],
+        offer: Option<&Offer<'_>>,
+    ) {
+        let kept: Vec<KeyValue> = attributes
+            .iter()
+            .filter(|a| filter.keeps(a))
+            .cloned()
+            .collect();
+        if kept.is_empty() {
+            return self.record_into(&self.empty, value, offer);
+        }
+        // `kept` is a new allocation on every call, but the allocator often hands out the
+        // same address again, and the cache compares contents anyway.
+        if self.thread_cache && self.record_cached(value, &kept, offer) {
+            return;
+        }
+        self.record_looked_up(value, &kept, offer);
+    }
+
+    /// Records through this thread's cache of recent series; false when the cache has no
+    /// entry for `attributes`.
+    #[inline]
+    fn record_cached(
+        &self,
+        value: Measurement,
+        attributes: &[KeyValue],
+        offer: Option<&Offer<'_>>,
+    ) -> bool {
+        let input = attributes.as_ptr().addr();
+        let slot = cache_slot(input, self.id);
+        RECENT
+            .try_with(|recent| {
+                // Fails only for a nested call from inside this one (none today) or during
+                // the thread's teardown: both just miss.
+                let Ok(recent) = recent.try_borrow() else {
+                    return false;
+                };
+                match &recent[slot] {
+                    Some(cached)
+                        if cached.stream == self.id
+                            && cached.input == input
+                            && cached.matches(attributes) =>
+                    {
+                        self.record_into(&cached.series, value, offer);
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .unwrap_or(false)
+    }
+
+    /// Finds (or creates) the series of `attributes` in the map, records into it, and, in a
+    /// cumulative stream, remembers it in this thread's cache.
+    #[inline(never)]
+    fn record_looked_up(
+        &self,
+        value: Measurement,
+        attributes: &[KeyValue],
+        offer: Option<&Offer<'_>>,
+    ) {
         let hash = set_hash(attributes);
         let found = {
             let table = self.table.read();
@@ -312,6 +483,9 @@ impl SyncStream {
                 let series = self.series_for(AttributeSet::new(attributes));
                 self.record_into(&series, value, offer);
                 if Arc::ptr_eq(&series, &self.overflow) {
+                    // Not cached: a set that overflowed now may get a series of its own
+                    // once a delta stream forgets others, and the overflow series is cheap
+                    // to reach anyway.
                     return;
                 }
                 series
@@ -323,12 +497,20 @@ impl SyncStream {
         let Some(order) = input_order(&series.attributes, attributes) else {
             return;
         };
+        let mut prints = [AttributePrint::default(); PRINTED];
+        for (print, attribute) in prints.iter_mut().zip(attributes) {
+            *print = AttributePrint::of(attribute);
+        }
+        let input = attributes.as_ptr().addr();
         let entry = CachedSeries {
             stream: self.id,
             input,
+            len: attributes.len(),
+            prints,
             order,
             series,
         };
+        let slot = cache_slot(input, self.id);
         // A thread being torn down, or a nested call, simply skips the cache.
         let _ = RECENT.try_with(|recent| {
             if let Ok(mut recent) = recent.try_borrow_mut() {
@@ -382,45 +564,79 @@ impl SyncStream {
         self.series_for(AttributeSet::new(&kept))
     }
 
+    /// Records into `series`, which belongs to this stream. The sum and last-value cells are
+    /// updated inline; distributions and exemplars go out of line, so the counter paths stay
+    /// small enough to inline into the caller.
     #[inline]
-    pub(crate) fn record_into(&self, series: &Series, value: Number, offer: Option<&Offer<'_>>) {
-        let bucket = match &series.cell {
+    pub(crate) fn record_into(
+        &self,
+        series: &Series,
+        value: Measurement,
+        offer: Option<&Offer<'_>>,
+    ) {
+        // Tests rather than a jump table: sums are the commonest cell by far.
+        let bucket = if let Cell::Sum(sum) = &series.cell {
+            sum.add_measurement(value);
+            0
+        } else {
+            self.record_other(series, value)
+        };
+        if !series.touched.load(Ordering::Relaxed) {
+            series.touched.store(true, Ordering::Relaxed);
+        }
+        if let (Some(reservoir), Some(offer)) = (&series.reservoir, offer) {
+            self.offer_exemplar(reservoir, offer, bucket);
+        }
+    }
+
+    /// Records into a cell other than a sum; returns the bucket for an aligned reservoir.
+    #[inline]
+    fn record_other(&self, series: &Series, value: Measurement) -> usize {
+        match &series.cell {
             Cell::Sum(sum) => {
-                sum.add(value);
+                sum.add_measurement(value);
                 0
             }
             Cell::LastValue(last) => {
                 last.store(value);
                 0
             }
-            Cell::Histogram(state) => {
-                let Aggregator::Histogram { bounds, .. } = &self.settings.aggregator else {
-                    return;
-                };
-                let v = value.as_f64();
-                // Upper-inclusive buckets: the first boundary >= v.
-                let bucket = bounds.partition_point(|&b| b < v);
-                let mut state = state.lock();
-                state.counts[bucket] += 1;
-                state.count += 1;
-                state.sum += v;
-                state.min = state.min.min(v);
-                state.max = state.max.max(v);
-                bucket
-            }
+            Cell::Histogram(state) => self.record_histogram(state, value.as_f64()),
             Cell::Exponential(state) => {
-                state.lock().record(value.as_f64());
+                record_exponential(state, value.as_f64());
                 0
             }
+        }
+    }
+
+    /// Adds `v` to an explicit-bucket histogram; returns its bucket.
+    #[inline(never)]
+    fn record_histogram(&self, state: &Mutex<HistogramState>, v: f64) -> usize {
+        let Some(boundaries) = &self.boundaries else {
+            return 0;
         };
-        if !series.touched.load(Ordering::Relaxed) {
-            series.touched.store(true, Ordering::Relaxed);
+        let bucket = boundaries.bucket_of(v);
+        let mut state = state.lock();
+        if let Some(count) = state.counts.get_mut(bucket) {
+            *count += 1;
         }
-        if let (Some(reservoir), Some(offer)) = (&series.reservoir, offer) {
-            reservoir
-                .lock()
-                .offer(offer, bucket, self.settings.filter.as_ref());
+        state.count += 1;
+        state.sum += v;
+        // Values are finite (invalid ones were dropped), so plain comparisons suffice.
+        if v < state.min {
+            state.min = v;
         }
+        if v > state.max {
+            state.max = v;
+        }
+        bucket
+    }
+
+    #[inline(never)]
+    fn offer_exemplar(&self, reservoir: &Mutex<Reservoir>, offer: &Offer<'_>, bucket: usize) {
+        reservoir
+            .lock()
+            .offer(offer, bucket, self.settings.filter.as_ref());
     }
 
     /// Builds this collection's metric; `None` when the stream has nothing to report.
@@ -789,6 +1005,56 @@ impl AsyncStream {
     }
 }
 
+/// The slot of the thread cache for an input address in a stream.
+#[inline]
+fn cache_slot(input: usize, stream: u64) -> usize {
+    // Attribute arrays are at least 8-byte aligned and usually further apart, so the low
+    // bits carry nothing; the stream id spreads the arrays a call site shares across
+    // instruments.
+    ((input >> 4) ^ stream as usize) % RECENT_SLOTS
+}
+
+/// Explicit bucket boundaries, laid out for finding a value's bucket.
+#[derive(Debug)]
+enum Boundaries {
+    /// Up to [`PADDED`] boundaries, the rest `+inf`: the bucket is the count of boundaries
+    /// below the value, a fixed run of independent comparisons that compiles to a few vector
+    /// instructions, where a binary search is a chain of dependent loads and branches.
+    Padded(Box<[f64; PADDED]>),
+    /// More boundaries: a binary search.
+    Sorted(Arc<[f64]>),
+}
+
+/// The most boundaries [`Boundaries::Padded`] holds; the default list has 15.
+const PADDED: usize = 16;
+
+impl Boundaries {
+    fn new(bounds: &Arc<[f64]>) -> Self {
+        if bounds.len() > PADDED {
+            return Boundaries::Sorted(Arc::clone(bounds));
+        }
+        let mut padded = Box::new([f64::INFINITY; PADDED]);
+        padded[..bounds.len()].copy_from_slice(bounds);
+        Boundaries::Padded(padded)
+    }
+
+    /// The bucket of `v` (finite: invalid values never get here): upper-inclusive, so the
+    /// index of the first boundary >= `v`. A padding `+inf` is never below a finite value.
+    #[inline]
+    fn bucket_of(&self, v: f64) -> usize {
+        match self {
+            Boundaries::Padded(bounds) => bounds.iter().map(|&b| usize::from(b < v)).sum(),
+            Boundaries::Sorted(bounds) => bounds.partition_point(|&b| b < v),
+        }
+    }
+}
+
+/// Adds `v` to a base-2 exponential histogram.
+#[inline(never)]
+fn record_exponential(state: &Mutex<ExpoState>, v: f64) {
+    state.lock().record(v);
+}
+
 fn add(a: Number, b: Number) -> Number {
     match (a, b) {
         (Number::I64(a), Number::I64(b)) => Number::I64(a.wrapping_add(b)),
@@ -855,7 +1121,7 @@ mod tests {
                 },
                 Temporality::Cumulative,
             ));
-            stream.record(Number::F64(value), &[], None);
+            stream.record(Measurement::of(Number::F64(value)), &[], None);
             let metric = stream.collect(Timestamp::now()).expect("a point");
             let counts = histogram_counts(&metric);
             assert_eq!(counts.len(), 16);
@@ -877,10 +1143,10 @@ mod tests {
             attributes[0] = KeyValue::new("k", i % 3);
             if i % 10 == 0 {
                 attributes.swap(0, 1);
-                stream.record(Number::I64(1), &attributes, None);
+                stream.record(Measurement::of(Number::I64(1)), &attributes, None);
                 attributes.swap(0, 1);
             } else {
-                stream.record(Number::I64(1), &attributes, None);
+                stream.record(Measurement::of(Number::I64(1)), &attributes, None);
             }
         }
         let metric = stream.collect(Timestamp::now()).expect("points");
@@ -903,15 +1169,72 @@ mod tests {
     }
 
     #[test]
+    fn prints_match_only_what_they_can_vouch_for() {
+        const TEXT: &str = "value";
+        let other_copy: &'static str = Box::leak(String::from(TEXT).into_boxed_str());
+        let print = AttributePrint::of(&KeyValue::new("key", TEXT));
+        assert!(print.matches(&KeyValue::new("key", TEXT)));
+        // The same text elsewhere, or owned: equal, but the print cannot tell; the cache
+        // then compares contents.
+        assert!(!print.matches(&KeyValue::new("key", other_copy)));
+        assert!(!print.matches(&KeyValue::new("key", String::from(TEXT))));
+        assert!(!print.matches(&KeyValue::new("key", "other")));
+        assert!(!print.matches(&KeyValue::new("kez", TEXT)));
+        let owned = AttributePrint::of(&KeyValue::new(String::from("key"), String::from(TEXT)));
+        assert_eq!(owned, AttributePrint::default());
+        assert!(!owned.matches(&KeyValue::new(String::from("key"), String::from(TEXT))));
+        let scalars = [
+            KeyValue::new("k", 1i64),
+            KeyValue::new("k", f64::from_bits(1)),
+            KeyValue::new("k", true),
+            KeyValue::new("k", f64::NAN),
+        ];
+        for (i, a) in scalars.iter().enumerate() {
+            for (j, b) in scalars.iter().enumerate() {
+                assert_eq!(AttributePrint::of(a).matches(b), i == j, "{a:?} {b:?}");
+            }
+        }
+        let bytes = KeyValue::new("k", Value::Bytes(vec![1]));
+        assert!(!AttributePrint::of(&bytes).matches(&bytes));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn linear_and_binary_bucket_search_agree(
+            bounds in proptest::collection::vec(-1e6f64..1e6, 0..40),
+            value in -2e6f64..2e6,
+        ) {
+            let mut bounds = bounds;
+            bounds.sort_by(f64::total_cmp);
+            bounds.dedup();
+            let binary = |v: f64| bounds.partition_point(|&b| b < v);
+            let laid_out = Boundaries::new(&bounds.clone().into());
+            proptest::prop_assert_eq!(
+                matches!(laid_out, Boundaries::Padded(_)),
+                bounds.len() <= PADDED
+            );
+            proptest::prop_assert_eq!(laid_out.bucket_of(value), binary(value));
+            for &edge in &bounds {
+                proptest::prop_assert_eq!(laid_out.bucket_of(edge), binary(edge));
+                proptest::prop_assert_eq!(laid_out.bucket_of(edge.next_up()), binary(edge.next_up()));
+            }
+        }
+    }
+
+    #[test]
     fn empty_attributes_and_overflow_are_separate_series() {
         let mut config = settings(Aggregator::Sum { monotonic: true }, Temporality::Cumulative);
         config.limit = 2;
         config.float = false;
         let stream = SyncStream::new(config);
         for i in 0..5i64 {
-            stream.record(Number::I64(1), &[KeyValue::new("i", i)], None);
+            stream.record(
+                Measurement::of(Number::I64(1)),
+                &[KeyValue::new("i", i)],
+                None,
+            );
         }
-        stream.record(Number::I64(10), &[], None);
+        stream.record(Measurement::of(Number::I64(10)), &[], None);
         let metric = stream.collect(Timestamp::now()).expect("points");
         let MetricData::Sum(sum) = metric.data else {
             panic!("not a sum");
