@@ -15,6 +15,9 @@
 //! - `context/headermap_extract/*` and `context/headermap_inject/*`: both propagator stacks
 //!   (trace context alone, then trace context with baggage) on an `http::HeaderMap` carrying
 //!   `traceparent`, `tracestate` and a small `baggage`.
+//! - `context/carrier_floor`: only the carriers' own work that any propagator must pay
+//!   (the lookups of an extract, the value copies and inserts of an inject), with the values
+//!   already formatted, so the figures above can be read against what is left to gain.
 //!
 //! opentelemetry 0.33 has no carrier for `http::HeaderMap` (that lives in the
 //! `opentelemetry-http` crate, which is not a dependency), so [`OtelHeaderExtractor`] and
@@ -405,11 +408,114 @@ fn headermap_inject(c: &mut Criterion) {
     group.finish();
 }
 
+/// Looks each of `names` up in `headers`, reading every value as an extract does.
+///
+/// Not inlined, here and below, so that a profile counts each floor routine once per
+/// iteration (the instruction-count method of docs/performance.md).
+#[inline(never)]
+fn headermap_lookups(headers: &HeaderMap, names: &[HeaderName]) -> usize {
+    names
+        .iter()
+        .flat_map(|name| headers.get_all(name))
+        .map(|value| value.as_bytes().len())
+        .sum()
+}
+
+/// Clears `headers` and inserts each `(name, value)`, copying the value into a
+/// `HeaderValue` as an inject must.
+#[inline(never)]
+fn headermap_inserts(headers: &mut HeaderMap, fields: &[(HeaderName, &str)]) {
+    headers.clear();
+    for (name, value) in fields {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name.clone(), value);
+        }
+    }
+}
+
+/// Clears `map` and inserts `traceparent`, allocating its name and value as `String`s.
+#[inline(never)]
+fn hashmap_insert(map: &mut HashMap<String, String>, value: &str) {
+    map.clear();
+    map.insert("traceparent".to_owned(), value.to_owned());
+}
+
+/// Looks `traceparent` up in `map`.
+#[inline(never)]
+fn hashmap_lookup(map: &HashMap<String, String>) -> Option<usize> {
+    map.get("traceparent").map(String::len)
+}
+
+/// What the carriers alone cost: the floor under every propagator's extract and inject.
+///
+/// Each routine does exactly the carrier calls one of the benchmarks above makes through our
+/// propagators, with the header values ready-made: a `HashMap<String, String>` inject must
+/// allocate the name and the value as two `String`s, a `HeaderMap` inject must copy each value
+/// into a `HeaderValue`, and an extract must look each field up.
+fn carrier_floor(c: &mut Criterion) {
+    let headers = incoming_headers();
+    let traceparent = HeaderName::from_static("traceparent");
+    let tracestate = HeaderName::from_static("tracestate");
+    let baggage = HeaderName::from_static("baggage");
+    let trace_context = [traceparent.clone(), tracestate.clone()];
+    let w3c = [traceparent.clone(), tracestate.clone(), baggage.clone()];
+    // Check once that the lookups find what the extract benchmarks read.
+    assert_eq!(
+        headermap_lookups(&headers, &w3c),
+        TRACEPARENT.len() + TRACESTATE.len() + BAGGAGE.len()
+    );
+    let carrier: HashMap<String, String> =
+        HashMap::from([("traceparent".to_owned(), TRACEPARENT.to_owned())]);
+    assert_eq!(hashmap_lookup(&carrier), Some(TRACEPARENT.len()));
+
+    let mut group = c.benchmark_group("context/carrier_floor");
+    let mut map: HashMap<String, String> = HashMap::new();
+    group.bench_function("HashMap<String, String> insert traceparent", |b| {
+        b.iter(|| {
+            hashmap_insert(&mut map, black_box(TRACEPARENT));
+            black_box(&map);
+        });
+    });
+    group.bench_function("HashMap<String, String> get traceparent", |b| {
+        b.iter(|| hashmap_lookup(black_box(&carrier)));
+    });
+    group.bench_function("HeaderMap get_all traceparent, tracestate", |b| {
+        b.iter(|| headermap_lookups(black_box(&headers), &trace_context));
+    });
+    group.bench_function("HeaderMap get_all traceparent, tracestate, baggage", |b| {
+        b.iter(|| headermap_lookups(black_box(&headers), &w3c));
+    });
+    let mut header_map = HeaderMap::new();
+    let trace_context_values = [
+        (traceparent.clone(), TRACEPARENT),
+        (tracestate.clone(), TRACESTATE),
+    ];
+    let w3c_values = [
+        (traceparent, TRACEPARENT),
+        (tracestate, TRACESTATE),
+        (baggage, BAGGAGE),
+    ];
+    group.bench_function("HeaderMap insert traceparent, tracestate", |b| {
+        b.iter(|| {
+            headermap_inserts(&mut header_map, black_box(&trace_context_values));
+            black_box(&header_map);
+        });
+    });
+    group.bench_function("HeaderMap insert traceparent, tracestate, baggage", |b| {
+        b.iter(|| {
+            headermap_inserts(&mut header_map, black_box(&w3c_values));
+            black_box(&header_map);
+        });
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     traceparent_parse,
     traceparent_format,
     headermap_extract,
-    headermap_inject
+    headermap_inject,
+    carrier_floor
 );
 criterion_main!(benches);

@@ -133,7 +133,7 @@ impl TextMapPropagator for BaggagePropagator {
     fn inject(&self, cx: &Context, injector: &mut dyn Injector) {
         let baggage = cx.baggage();
         if !baggage.is_empty() {
-            injector.set(BAGGAGE, &baggage.header());
+            injector.set(BAGGAGE, baggage.header());
         }
     }
 

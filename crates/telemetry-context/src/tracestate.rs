@@ -9,8 +9,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::traceparent::trim_ows;
-
 /// Most members a `tracestate` may hold.
 pub const MAX_MEMBERS: usize = 32;
 /// Longest key.
@@ -74,18 +72,46 @@ impl fmt::Display for TraceStateError {
 
 impl std::error::Error for TraceStateError {}
 
+/// Byte classes of the grammar, so that the scanner checks each byte with one table load.
+const KEY: u8 = 1;
+/// `lcalpha / DIGIT`: what a key may start with.
+const KEY_FIRST: u8 = 2;
+/// `chr`: printable ASCII except `,` and `=`.
+const VALUE: u8 = 4;
+
+/// [`KEY`], [`KEY_FIRST`] and [`VALUE`] of every byte.
+static CLASSES: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0x20;
+    while b <= 0x7e {
+        if b != b',' as usize && b != b'=' as usize {
+            table[b] = VALUE;
+        }
+        b += 1;
+    }
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        if byte.is_ascii_lowercase() || byte.is_ascii_digit() {
+            table[b] |= KEY | KEY_FIRST;
+        } else if matches!(byte, b'_' | b'-' | b'*' | b'/' | b'@') {
+            table[b] |= KEY;
+        }
+        b += 1;
+    }
+    table
+}
+
 /// True when `key` matches the Level-2 key grammar.
 pub(crate) fn is_valid_key(key: &[u8]) -> bool {
-    let Some((&first, rest)) = key.split_first() else {
+    let Some(&first) = key.first() else {
         return false;
     };
     key.len() <= MAX_KEY_LEN
-        && (first.is_ascii_lowercase() || first.is_ascii_digit())
-        && rest.iter().all(|&b| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
-        })
+        && CLASSES[usize::from(first)] & KEY_FIRST != 0
+        && key.iter().all(|&b| CLASSES[usize::from(b)] & KEY != 0)
 }
 
 /// True when `value` matches the value grammar: 1 to 256 printable ASCII bytes other than
@@ -96,9 +122,7 @@ pub(crate) fn is_valid_value(value: &[u8]) -> bool {
     };
     value.len() <= MAX_VALUE_LEN
         && last != b' '
-        && value
-            .iter()
-            .all(|&b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+        && value.iter().all(|&b| CLASSES[usize::from(b)] & VALUE != 0)
 }
 
 impl TraceState {
@@ -115,25 +139,30 @@ impl TraceState {
     pub fn parse_headers<'a>(
         values: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<TraceState, TraceStateError> {
+        let mut scanner = Scanner::default();
         let mut values = values.into_iter();
         let Some(first) = values.next() else {
             return Ok(TraceState::EMPTY);
         };
-        let mut header = String::new();
-        match values.next() {
-            None => {
-                // One line, the usual case: when it is canonical already, share it as is.
-                if scan([first], None)? {
-                    let canonical = std::str::from_utf8(first).unwrap_or_default();
-                    return Ok(Self::from_header(canonical));
-                }
-                scan([first], Some(&mut header))?;
-            }
-            Some(second) => {
-                scan([first, second].into_iter().chain(values), Some(&mut header))?;
-            }
+        scanner.line(first)?;
+        for line in values {
+            // Lines after the first are joined with `,`: the result is built from then on.
+            scanner.start_building(first);
+            scanner.line(line)?;
         }
-        Ok(Self::from_header(&header))
+        if !scanner.building {
+            // One canonical line, the usual case: shared as it came, one allocation.
+            let canonical = std::str::from_utf8(first).unwrap_or_default();
+            return Ok(Self::from_header(canonical));
+        }
+        match String::from_utf8(scanner.out) {
+            Ok(header) => Ok(Self::from_header(&header)),
+            // Unreachable: every byte written was checked to be printable ASCII.
+            Err(_) => Err(TraceStateError {
+                kind: TraceStateErrorKind::InvalidValue,
+                member: 0,
+            }),
+        }
     }
 
     fn from_header(header: &str) -> TraceState {
@@ -219,69 +248,226 @@ fn push_member(header: &mut String, key: &str, value: &str) {
     header.push_str(value);
 }
 
-/// True when the canonical header `header` has a member named `key`.
-fn has_key(header: &[u8], key: &[u8]) -> bool {
-    header
-        .split(|&b| b == b',')
-        .any(|member| member.split(|&b| b == b'=').next() == Some(key))
+/// Validates header lines and builds their canonical form in one pass over the bytes.
+///
+/// While everything seen is canonical (one line, no whitespace, no empty member, no repeated
+/// key), nothing is copied: the line itself is the result. At the first sign that it is not,
+/// the canonical prefix so far is copied into `out`, and every later kept member is appended
+/// there. Key positions are the same in both (the prefix is copied as it is), so the
+/// duplicate check reads keys from whichever holds them, without allocating.
+struct Scanner {
+    /// True once the result is being built in `out`.
+    building: bool,
+    /// The canonical header, once `building`.
+    out: Vec<u8>,
+    /// End of the last kept member in the first line, while not `building`.
+    canonical_end: usize,
+    /// Non-empty members seen, repeated keys included: the limit counts them all.
+    seen: usize,
+    /// Members kept (first occurrences of their key).
+    kept: usize,
+    /// Where each kept member's key starts, in the first line or in `out`.
+    key_at: [u32; MAX_MEMBERS],
+    /// Length of each kept member's key.
+    key_len: [u16; MAX_MEMBERS],
 }
 
-/// Checks header lines against the grammar and the member limit.
-///
-/// With `out`, appends the canonical form to it and returns `Ok(false)`. Without, stops at the
-/// first sign that the input is not canonical (whitespace, an empty member, a repeated key)
-/// and returns `Ok(false)`, or `Ok(true)` when the one line checked is canonical; the caller
-/// then scans again with `out` to build the canonical form and report any later error.
-fn scan<'a>(
-    values: impl IntoIterator<Item = &'a [u8]>,
-    mut out: Option<&mut String>,
-) -> Result<bool, TraceStateError> {
-    let mut member = 0;
-    for value in values {
-        let mut start = 0;
-        for untrimmed in value.split(|&b| b == b',') {
-            let raw = trim_ows(untrimmed);
-            let prefix = &value[..start.min(value.len())];
-            start += untrimmed.len() + 1;
-            if out.is_none() && (raw.len() != untrimmed.len() || raw.is_empty()) {
-                return Ok(false);
-            }
-            if raw.is_empty() {
-                continue;
-            }
-            let fail = |kind| TraceStateError { kind, member };
-            if member == MAX_MEMBERS {
-                return Err(fail(TraceStateErrorKind::TooManyMembers));
-            }
-            let equals = raw
-                .iter()
-                .position(|&b| b == b'=')
-                .ok_or(fail(TraceStateErrorKind::MissingEquals))?;
-            let (key, value) = (&raw[..equals], &raw[equals + 1..]);
-            if !is_valid_key(key) {
-                return Err(fail(TraceStateErrorKind::InvalidKey));
-            }
-            if !is_valid_value(value) {
-                return Err(fail(TraceStateErrorKind::InvalidValue));
-            }
-            match out.as_deref_mut() {
-                None if has_key(prefix, key) => return Ok(false),
-                None => {}
-                Some(header) if !has_key(header.as_bytes(), key) => {
-                    // Both were checked to be printable ASCII above.
-                    let (Ok(key), Ok(value)) =
-                        (std::str::from_utf8(key), std::str::from_utf8(value))
-                    else {
-                        return Err(fail(TraceStateErrorKind::InvalidValue));
-                    };
-                    push_member(header, key, value);
-                }
-                Some(_) => {}
-            }
-            member += 1;
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner {
+            building: false,
+            out: Vec::new(),
+            canonical_end: 0,
+            seen: 0,
+            kept: 0,
+            key_at: [0; MAX_MEMBERS],
+            key_len: [0; MAX_MEMBERS],
         }
     }
-    Ok(out.is_none())
+}
+
+/// True for optional whitespace (space and horizontal tab).
+fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Eight copies of `byte`, one per lane of a `u64`.
+const fn lanes(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// True when some lane of `x` is zero (exact: a borrow only ever follows a zero lane).
+const fn has_zero(x: u64) -> bool {
+    x.wrapping_sub(lanes(0x01)) & !x & lanes(0x80) != 0
+}
+
+/// True when all eight bytes are value bytes (printable ASCII but `,` and `=`), tested
+/// together in one `u64` instead of one table load each.
+fn all_value_bytes(chunk: &[u8]) -> bool {
+    let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+        return false;
+    };
+    let x = u64::from_ne_bytes(bytes);
+    // Every lane below 0x80 (ASCII), then none below 0x20 (lanes stay below 0x80, so the
+    // subtraction's borrows mark exactly the lanes that are), none 0x7f, `,` or `=`.
+    x & lanes(0x80) == 0
+        && x.wrapping_sub(lanes(0x20)) & lanes(0x80) == 0
+        && !has_zero(x ^ lanes(0x7f))
+        && !has_zero(x ^ lanes(b','))
+        && !has_zero(x ^ lanes(b'='))
+}
+
+impl Scanner {
+    /// Switches to building the result in `out`, starting from the canonical prefix of
+    /// `first`, the first line.
+    fn start_building(&mut self, first: &[u8]) {
+        if !self.building {
+            self.building = true;
+            self.out.reserve(first.len() + 64);
+            self.out
+                .extend_from_slice(&first[..self.canonical_end.min(first.len())]);
+        }
+    }
+
+    /// True when a kept member's key equals `key`. `line` is the first line while not
+    /// building.
+    fn has_key(&self, line: &[u8], key: &[u8]) -> bool {
+        let keys = if self.building { &self.out[..] } else { line };
+        (0..self.kept).any(|i| {
+            let at = self.key_at[i] as usize;
+            usize::from(self.key_len[i]) == key.len() && keys.get(at..at + key.len()) == Some(key)
+        })
+    }
+
+    /// Scans one header line: each member is checked byte by byte as it is split off, in the
+    /// order the errors are reported (too many members, no `=`, key, value).
+    fn line(&mut self, line: &[u8]) -> Result<(), TraceStateError> {
+        let n = line.len();
+        let mut i = 0;
+        loop {
+            let member_start = i;
+            while i < n && is_ows(line[i]) {
+                i += 1;
+            }
+            if i == n || line[i] == b',' {
+                // An empty member (whitespace only): skipped, and the line is not canonical.
+                if !self.building {
+                    self.start_building(line);
+                }
+                if i == n {
+                    return Ok(());
+                }
+                i += 1;
+                continue;
+            }
+            let fail = |kind| {
+                Err(TraceStateError {
+                    kind,
+                    member: self.seen,
+                })
+            };
+            if self.seen == MAX_MEMBERS {
+                return fail(TraceStateErrorKind::TooManyMembers);
+            }
+            // The key: a tight loop over key bytes; what stops it decides the rest.
+            let key_start = i;
+            while i < n && CLASSES[usize::from(line[i])] & KEY != 0 {
+                i += 1;
+            }
+            if line.get(i) != Some(&b'=') {
+                // Not a key byte: a `,` or the end (no `=`), or a byte the key may not hold,
+                // which is reported as a bad key only if an `=` follows in this member.
+                let has_equals = line[i..]
+                    .iter()
+                    .take_while(|&&b| b != b',')
+                    .any(|&b| b == b'=');
+                return fail(if has_equals {
+                    TraceStateErrorKind::InvalidKey
+                } else {
+                    TraceStateErrorKind::MissingEquals
+                });
+            }
+            let key = &line[key_start..i];
+            if key.is_empty()
+                || key.len() > MAX_KEY_LEN
+                || CLASSES[usize::from(key[0])] & KEY_FIRST == 0
+            {
+                return fail(TraceStateErrorKind::InvalidKey);
+            }
+            i += 1;
+            // The value: eight bytes at a time while they are all value bytes, then byte by
+            // byte up to the first that is not.
+            let value_start = i;
+            while let Some(chunk) = line.get(i..i + 8) {
+                if !all_value_bytes(chunk) {
+                    break;
+                }
+                i += 8;
+            }
+            while i < n && CLASSES[usize::from(line[i])] & VALUE != 0 {
+                i += 1;
+            }
+            let mut value_end = i;
+            if i < n && line[i] != b',' {
+                // A tab may only start the whitespace trimmed after the value; anything else
+                // is not allowed in a value.
+                if line[i] != b'\t' {
+                    return fail(TraceStateErrorKind::InvalidValue);
+                }
+                while i < n && line[i] != b',' {
+                    if !is_ows(line[i]) {
+                        return fail(TraceStateErrorKind::InvalidValue);
+                    }
+                    i += 1;
+                }
+            }
+            while value_end > value_start && line[value_end - 1] == b' ' {
+                value_end -= 1;
+            }
+            let value = &line[value_start..value_end];
+            if value.is_empty() || value.len() > MAX_VALUE_LEN {
+                return fail(TraceStateErrorKind::InvalidValue);
+            }
+            self.seen += 1;
+            let trimmed = key_start != member_start || value_end != i;
+            if trimmed && !self.building {
+                self.start_building(line);
+            }
+            if !self.has_key(line, key) {
+                self.keep(key_start, key, value);
+            } else if !self.building {
+                self.start_building(line);
+            }
+            if i == n {
+                return Ok(());
+            }
+            // Past the `,`; a `,` ending the line leaves an empty member, handled above.
+            i += 1;
+        }
+    }
+
+    /// Records a member whose key is new: in `out` when building, else where it stands in
+    /// the first line (`key_start`).
+    fn keep(&mut self, key_start: usize, key: &[u8], value: &[u8]) {
+        let at = if self.building {
+            if !self.out.is_empty() {
+                self.out.push(b',');
+            }
+            let at = self.out.len();
+            self.out.extend_from_slice(key);
+            self.out.push(b'=');
+            self.out.extend_from_slice(value);
+            at
+        } else {
+            self.canonical_end = key_start + key.len() + 1 + value.len();
+            key_start
+        };
+        // Both fit: a kept member's key is at most 256 bytes, and a canonical prefix with 32
+        // members of at most 514 bytes each is far below 4 GiB.
+        self.key_at[self.kept] = u32::try_from(at).unwrap_or(u32::MAX);
+        self.key_len[self.kept] = u16::try_from(key.len()).unwrap_or(u16::MAX);
+        self.kept += 1;
+    }
 }
 
 impl fmt::Debug for TraceState {
@@ -481,10 +667,278 @@ mod tests {
         Ok(())
     }
 
+    /// Edges where the one-pass scanner's code differs from a split-trim-check parser: each
+    /// is also checked against the reference parser below.
+    #[test]
+    fn scanner_edges() {
+        let thirty_two_with_dup = (0..31)
+            .map(|i| format!("k{i}=v"))
+            .chain(["k0=again".to_owned()])
+            .collect::<Vec<_>>()
+            .join(",");
+        let long_value = "v".repeat(256);
+        let thirty_one = (0..31)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let long_member = format!("k={long_value}");
+        type Case<'a> = (
+            &'a str,
+            Vec<String>,
+            Result<&'a str, (TraceStateErrorKind, usize)>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            ("only commas", vec![",,,".into()], Ok("")),
+            ("only whitespace", vec![" \t ".into()], Ok("")),
+            ("whitespace members", vec![" , \t ,a=1".into()], Ok("a=1")),
+            ("trailing comma", vec!["a=1,".into()], Ok("a=1")),
+            ("leading comma", vec![",a=1".into()], Ok("a=1")),
+            ("trailing tab", vec!["a=1\t".into()], Ok("a=1")),
+            (
+                "trailing tab then space",
+                vec!["a=1\t \t".into()],
+                Ok("a=1"),
+            ),
+            ("space inside value", vec!["a=1 2".into()], Ok("a=1 2")),
+            ("leading space in value", vec!["a= 1".into()], Ok("a= 1")),
+            (
+                "tab inside value",
+                vec!["a=1\t2".into()],
+                Err((InvalidValue, 0)),
+            ),
+            (
+                "tab before value",
+                vec!["a=\t1".into()],
+                Err((InvalidValue, 0)),
+            ),
+            (
+                "value only spaces",
+                vec!["a=   ".into()],
+                Err((InvalidValue, 0)),
+            ),
+            (
+                "value only tab",
+                vec!["a=\t".into()],
+                Err((InvalidValue, 0)),
+            ),
+            (
+                "second member bad",
+                vec!["a=1,b".into()],
+                Err((MissingEquals, 1)),
+            ),
+            (
+                "uppercase without =",
+                vec!["A".into()],
+                Err((MissingEquals, 0)),
+            ),
+            ("= first", vec![" =1".into()], Err((InvalidKey, 0))),
+            ("tab in key", vec!["a\tb=1".into()], Err((InvalidKey, 0))),
+            ("duplicate later", vec!["a=1,b=2,a=3".into()], Ok("a=1,b=2")),
+            (
+                "duplicate first in line two",
+                vec!["a=1".into(), "a=2,b=3".into()],
+                Ok("a=1,b=3"),
+            ),
+            (
+                "duplicate prefix key",
+                vec!["ab=1,a=2,abc=3,a=4".into()],
+                Ok("ab=1,a=2,abc=3"),
+            ),
+            (
+                "duplicate after whitespace",
+                vec!["a=1 , a=2".into()],
+                Ok("a=1"),
+            ),
+            (
+                "32 with a duplicate",
+                vec![thirty_two_with_dup.clone()],
+                Ok(&thirty_one),
+            ),
+            (
+                "33 with a duplicate",
+                vec![thirty_two_with_dup.clone(), "x=1".into()],
+                Err((TooManyMembers, 32)),
+            ),
+            (
+                "33rd member invalid still too many",
+                vec![thirty_two_with_dup.clone(), "X".into()],
+                Err((TooManyMembers, 32)),
+            ),
+            (
+                "multi-tenant key",
+                vec!["tenant@vendor=1,t2@v=2".into()],
+                Ok("tenant@vendor=1,t2@v=2"),
+            ),
+            (
+                "multi-tenant tenant digit",
+                vec!["0@vendor=1".into()],
+                Ok("0@vendor=1"),
+            ),
+            (
+                "value of 256 with ows",
+                vec![format!(" k={long_value} ")],
+                Ok(&long_member),
+            ),
+            (
+                "value of 256 then 257",
+                vec![format!("k={long_value},j={long_value}v")],
+                Err((InvalidValue, 1)),
+            ),
+            (
+                "empty line between",
+                vec!["a=1".into(), String::new(), "b=2".into()],
+                Ok("a=1,b=2"),
+            ),
+            (
+                "empty lines only",
+                vec![String::new(), String::new()],
+                Ok(""),
+            ),
+            (
+                "lines with whitespace",
+                vec![" a=1 ".into(), "\tb=2".into()],
+                Ok("a=1,b=2"),
+            ),
+            ("del byte", vec!["a=1\u{7f}".into()], Err((InvalidValue, 0))),
+        ];
+        for (name, lines, expected) in &cases {
+            let got = TraceState::parse_headers(lines.iter().map(String::as_bytes))
+                .map(|state| state.header().to_owned())
+                .map_err(|e| (e.kind(), e.member()));
+            let reference = reference::parse(lines.iter().map(String::as_bytes))
+                .map_err(|e| (e.kind(), e.member()));
+            assert_eq!(got, reference, "{name}: differs from the reference parser");
+            match expected {
+                Ok(header) => assert_eq!(got.as_deref(), Ok(*header), "{name}"),
+                Err(error) => assert_eq!(got, Err(*error), "{name}"),
+            }
+        }
+    }
+
+    /// The eight-at-a-time check agrees with the per-byte table for every byte in every lane,
+    /// and next to the bytes where a borrow could spill into the following lane.
+    #[test]
+    fn all_value_bytes_matches_the_table() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                for neighbour in [b'a', b' ', 0x21, b'~', 0x1f, 0x7f] {
+                    let mut chunk = [neighbour; 8];
+                    chunk[lane] = b;
+                    let expected = chunk.iter().all(|&b| CLASSES[usize::from(b)] & VALUE != 0);
+                    assert_eq!(all_value_bytes(&chunk), expected, "{chunk:?}");
+                }
+            }
+        }
+        assert!(
+            !all_value_bytes(b"short"),
+            "a short chunk is not taken whole"
+        );
+    }
+
+    /// The multi-pass parser the scanner replaced (split, trim, find `=`, check key and
+    /// value, search the output for the key), kept as the oracle of the differential tests.
+    mod reference {
+        use super::super::*;
+        use crate::traceparent::trim_ows;
+
+        pub(super) fn parse<'a>(
+            values: impl IntoIterator<Item = &'a [u8]>,
+        ) -> Result<String, TraceStateError> {
+            let mut header = String::new();
+            let mut member = 0;
+            for value in values {
+                for raw in value.split(|&b| b == b',').map(trim_ows) {
+                    if raw.is_empty() {
+                        continue;
+                    }
+                    let fail = |kind| TraceStateError { kind, member };
+                    if member == MAX_MEMBERS {
+                        return Err(fail(TraceStateErrorKind::TooManyMembers));
+                    }
+                    let equals = raw
+                        .iter()
+                        .position(|&b| b == b'=')
+                        .ok_or(fail(TraceStateErrorKind::MissingEquals))?;
+                    let (key, value) = (&raw[..equals], &raw[equals + 1..]);
+                    let key_ok = key
+                        .first()
+                        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                        && key.len() <= MAX_KEY_LEN
+                        && key.iter().all(|&b| {
+                            b.is_ascii_lowercase()
+                                || b.is_ascii_digit()
+                                || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
+                        });
+                    if !key_ok {
+                        return Err(fail(TraceStateErrorKind::InvalidKey));
+                    }
+                    let value_ok = !value.is_empty()
+                        && value.len() <= MAX_VALUE_LEN
+                        && value.last() != Some(&b' ')
+                        && value
+                            .iter()
+                            .all(|&b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=');
+                    if !value_ok {
+                        return Err(fail(TraceStateErrorKind::InvalidValue));
+                    }
+                    let (key, value) = (
+                        String::from_utf8_lossy(key).into_owned(),
+                        String::from_utf8_lossy(value).into_owned(),
+                    );
+                    let seen = header
+                        .split(',')
+                        .any(|m| m.split_once('=').is_some_and(|(k, _)| k == key));
+                    if !seen {
+                        if !header.is_empty() {
+                            header.push(',');
+                        }
+                        header.push_str(&key);
+                        header.push('=');
+                        header.push_str(&value);
+                    }
+                    member += 1;
+                }
+            }
+            Ok(header)
+        }
+    }
+
+    /// Lines made mostly of grammar bytes, so that most members are valid or fail late.
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            8 => prop::sample::select(b"ab0@_-*/".to_vec()),
+            3 => Just(b'='),
+            3 => Just(b','),
+            2 => Just(b' '),
+            1 => Just(b'\t'),
+            1 => prop::sample::select(b"A.~!\x01\x7f\xc3".to_vec()),
+        ];
+        proptest::collection::vec(byte, 0..80)
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = TraceState::parse_headers([bytes.as_slice()]);
+        }
+
+        #[test]
+        fn scanner_matches_the_reference(lines in proptest::collection::vec(line(), 0..4)) {
+            let got = TraceState::parse_headers(lines.iter().map(Vec::as_slice))
+                .map(|state| state.header().to_owned());
+            let reference = reference::parse(lines.iter().map(Vec::as_slice));
+            prop_assert_eq!(got, reference);
+        }
+
+        #[test]
+        fn scanner_matches_the_reference_near_the_limits(
+            members in proptest::collection::vec(("[a-c]{1,2}|k{255,257}", "[ -~]{0,3}|v{255,257}", "[ \t,]{0,2}"), 28..36),
+        ) {
+            let header: String = members.iter().map(|(k, v, sep)| format!("{k}={v}{sep},")).collect();
+            let got = TraceState::parse_headers([header.as_bytes()])
+                .map(|state| state.header().to_owned());
+            let reference = reference::parse([header.as_bytes()]);
+            prop_assert_eq!(got, reference);
         }
 
         #[test]
