@@ -63,10 +63,31 @@ fn serves_text_by_default_and_openmetrics_when_asked() {
         om.header("content-type"),
         Some(Format::OpenMetrics.content_type())
     );
+    // OpenMetrics adds the series' start time as a `_created` sample.
+    let om = text(&om);
+    let mut lines = om.lines();
+    assert_eq!(lines.next(), Some("# TYPE served counter"));
     assert_eq!(
-        text(&om),
-        "# TYPE served counter\nserved_total{path=\"/a\",otel_scope_name=\"server-test\"} 3\n# EOF\n"
+        lines.next(),
+        Some("served_total{path=\"/a\",otel_scope_name=\"server-test\"} 3")
     );
+    let created = lines
+        .next()
+        .and_then(|line| {
+            line.strip_prefix("served_created{path=\"/a\",otel_scope_name=\"server-test\"} ")
+        })
+        .and_then(|seconds| seconds.parse::<f64>().ok())
+        .expect("a _created sample");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    assert!(
+        (now - 60.0..=now).contains(&created),
+        "{created} vs now {now}"
+    );
+    assert_eq!(lines.next(), Some("# EOF"));
+    assert_eq!(lines.next(), None);
 }
 
 #[test]

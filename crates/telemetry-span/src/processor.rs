@@ -174,7 +174,7 @@ mod tests {
     #[derive(Debug, Default)]
     struct Probe {
         needs_on_start: bool,
-        wants_ended: std::sync::atomic::AtomicBool,
+        wants_ended: AtomicBool,
         started: Mutex<Vec<(String, bool)>>,
         ended: Mutex<Vec<String>>,
     }
@@ -211,7 +211,7 @@ mod tests {
     fn probe(needs_on_start: bool, wants_ended: bool) -> std::sync::Arc<Probe> {
         std::sync::Arc::new(Probe {
             needs_on_start,
-            wants_ended: std::sync::atomic::AtomicBool::new(wants_ended),
+            wants_ended: AtomicBool::new(wants_ended),
             ..Probe::default()
         })
     }
