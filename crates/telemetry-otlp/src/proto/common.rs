@@ -367,13 +367,42 @@ pub(crate) fn short_len(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 /// 634 µs.
 #[inline]
 fn key_value_fast<'a>(bytes: &'a [u8], strings: &mut Strings<'a>) -> Option<KeyValue> {
+    let (key, value) = scalar_key_value(bytes)?;
+    let value = match value {
+        ScalarValue::Empty => Value::Empty,
+        ScalarValue::String(s) => Value::String(strings.get(s)),
+        ScalarValue::Bool(b) => Value::Bool(b),
+        ScalarValue::I64(v) => Value::I64(v),
+        ScalarValue::F64(v) => Value::F64(v),
+    };
+    Some(KeyValue {
+        key: strings.get(key),
+        value,
+    })
+}
+
+/// A scalar attribute value borrowed from the input, as [`scalar_key_value`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ScalarValue<'a> {
+    Empty,
+    String(&'a str),
+    Bool(bool),
+    I64(i64),
+    F64(f64),
+}
+
+/// The layout of [`key_value_fast`], borrowed: the key and the scalar value of a `KeyValue`
+/// message's bytes, or `None` for any other layout or invalid UTF-8. Shared by the owned
+/// decoder and `TracesView`.
+#[inline]
+pub(crate) fn scalar_key_value(bytes: &[u8]) -> Option<(&str, ScalarValue<'_>)> {
     let (key, rest) = short_len(bytes.strip_prefix(&[0x0a])?)?;
     let (value, rest) = short_len(rest.strip_prefix(&[0x12])?)?;
     if !rest.is_empty() {
         return None;
     }
     let value = match value {
-        [] => Value::Empty,
+        [] => ScalarValue::Empty,
         [0x0a, tail @ ..] => match short_len(tail)? {
             (s, []) => {
                 // The key, the four framing bytes after it (ASCII: two keys and two lengths
@@ -382,14 +411,11 @@ fn key_value_fast<'a>(bytes: &'a [u8], strings: &mut Strings<'a>) -> Option<KeyV
                 let text = std::str::from_utf8(bytes.get(2..)?).ok()?;
                 let key = text.get(..key.len())?;
                 let value = text.get(text.len() - s.len()..)?;
-                return Some(KeyValue {
-                    key: strings.get(key),
-                    value: Value::String(strings.get(value)),
-                });
+                return Some((key, ScalarValue::String(value)));
             }
             _ => return None,
         },
-        [0x10, b] if *b < 0x80 => Value::Bool(*b != 0),
+        [0x10, b] if *b < 0x80 => ScalarValue::Bool(*b != 0),
         [0x18, tail @ ..] => {
             let mut r = Reader::new(tail);
             let v = r.varint().ok()?;
@@ -397,15 +423,14 @@ fn key_value_fast<'a>(bytes: &'a [u8], strings: &mut Strings<'a>) -> Option<KeyV
                 return None;
             }
             // int64 on the wire is the two's complement as an unsigned varint.
-            Value::I64(v as i64)
+            ScalarValue::I64(v as i64)
         }
-        [0x21, tail @ ..] => Value::F64(f64::from_bits(u64::from_le_bytes(tail.try_into().ok()?))),
+        [0x21, tail @ ..] => {
+            ScalarValue::F64(f64::from_bits(u64::from_le_bytes(tail.try_into().ok()?)))
+        }
         _ => return None,
     };
-    Some(KeyValue {
-        key: strings.get(std::str::from_utf8(key).ok()?),
-        value,
-    })
+    Some((std::str::from_utf8(key).ok()?, value))
 }
 
 /// Whether the `KeyValue` message `r` is named `key` and its value satisfies `matches`; the

@@ -43,7 +43,7 @@ use telemetry_span::{Event, Link, SpanData, SpanKind, Status};
 
 use super::common::{
     ANY_VALUE, ARRAY_VALUE, KEY_VALUE, KEY_VALUE_LIST, MAX_RESOURCE_ATTRIBUTES, RESOURCE, SCOPE,
-    ScopeFields, build_resource, short_len, string_value,
+    ScalarValue, ScopeFields, build_resource, scalar_key_value, string_value,
 };
 use super::trace::{
     EVENT, FLAGS_TRACE_MASK, LINK, REQUEST, RESOURCE_SPANS, RawId, SCOPE_SPANS, SPAN, STATUS,
@@ -1275,48 +1275,20 @@ fn status<'a>(r: Reader<'a>) -> Result<StatusView<'a>, DecodeError> {
     })
 }
 
-/// The owned decoder's fast path for a scalar `KeyValue` (see `common::key_value_fast`), giving
-/// a borrowed row: `None` sends the pair to the field-by-field reader, which reports errors.
+/// The owned decoder's fast path for a scalar `KeyValue` (`common::scalar_key_value`),
+/// giving a borrowed row: `None` sends the pair to the field-by-field reader, which reports
+/// errors.
 #[inline]
 fn key_value_fast(bytes: &[u8]) -> Option<KeyValueRow<'_>> {
-    let (key, rest) = short_len(bytes.strip_prefix(&[0x0a])?)?;
-    let (value, rest) = short_len(rest.strip_prefix(&[0x12])?)?;
-    if !rest.is_empty() {
-        return None;
-    }
+    let (key, value) = scalar_key_value(bytes)?;
     let value = match value {
-        [] => ValueRow::Empty,
-        [0x0a, tail @ ..] => match short_len(tail)? {
-            (s, []) => {
-                // The key, the four framing bytes after it (ASCII: two keys and two lengths
-                // under 128) and the string are one run of input, valid UTF-8 exactly when
-                // both strings are: one check instead of two calls on short strings.
-                let text = std::str::from_utf8(bytes.get(2..)?).ok()?;
-                return Some(KeyValueRow {
-                    key: text.get(..key.len())?,
-                    value: ValueRow::String(text.get(text.len() - s.len()..)?),
-                });
-            }
-            _ => return None,
-        },
-        [0x10, b] if *b < 0x80 => ValueRow::Bool(*b != 0),
-        [0x18, tail @ ..] => {
-            let mut r = Reader::new(tail);
-            let v = r.varint().ok()?;
-            if r.remaining() != 0 {
-                return None;
-            }
-            ValueRow::I64(v as i64)
-        }
-        [0x21, tail @ ..] => {
-            ValueRow::F64(f64::from_bits(u64::from_le_bytes(tail.try_into().ok()?)))
-        }
-        _ => return None,
+        ScalarValue::Empty => ValueRow::Empty,
+        ScalarValue::String(s) => ValueRow::String(s),
+        ScalarValue::Bool(b) => ValueRow::Bool(b),
+        ScalarValue::I64(v) => ValueRow::I64(v),
+        ScalarValue::F64(v) => ValueRow::F64(v),
     };
-    Some(KeyValueRow {
-        key: std::str::from_utf8(key).ok()?,
-        value,
-    })
+    Some(KeyValueRow { key, value })
 }
 
 #[cfg(test)]
