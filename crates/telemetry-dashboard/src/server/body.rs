@@ -25,12 +25,14 @@ pub(crate) enum BodyError {
     TooLarge,
     /// The gzip stream is corrupt.
     BadGzip(std::io::Error),
-    /// The connection failed or the client stopped sending.
+    /// The connection failed.
     Transport,
+    /// The client did not send the whole body within the body read timeout.
+    Timeout,
 }
 
 /// Reads a whole body, refusing it as soon as more than `limit` bytes arrived. A sender that
-/// takes longer than `timeout` for the whole body is cut off (`Transport`), so that it cannot
+/// takes longer than `timeout` for the whole body is cut off (`Timeout`), so that it cannot
 /// hold a connection slot and a buffer forever.
 pub(crate) async fn read_limited(
     body: Incoming,
@@ -59,7 +61,7 @@ pub(crate) async fn read_limited(
     };
     tokio::time::timeout(timeout, reading)
         .await
-        .unwrap_or(Err(BodyError::Transport))
+        .unwrap_or(Err(BodyError::Timeout))
 }
 
 /// Inflates a gzip body (one or more members), refusing it once it passes `limit` bytes.

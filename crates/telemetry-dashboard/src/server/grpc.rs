@@ -136,6 +136,15 @@ pub(crate) async fn handle(
     {
         Ok(body) => body,
         Err(BodyError::TooLarge) => return too_large(),
+        // DEADLINE_EXCEEDED, not INTERNAL: nothing failed on this side, and an OTLP client
+        // retries it (conformance.md OR-5) once its network lets the message through in time.
+        Err(BodyError::Timeout) => {
+            return status_only(
+                Code::DeadlineExceeded,
+                "the message did not arrive within the body read timeout",
+                None,
+            );
+        }
         Err(_) => return status_only(Code::Internal, "the request did not arrive whole", None),
     };
     let (compressed, message) = match split_message(&body) {
@@ -153,7 +162,7 @@ pub(crate) async fn handle(
             Ok(inflated) => inflated,
             Err(BodyError::TooLarge) => return too_large(),
             Err(BodyError::BadGzip(e)) => return malformed(&format!("invalid gzip message: {e}")),
-            Err(BodyError::Transport) => {
+            Err(BodyError::Transport | BodyError::Timeout) => {
                 return status_only(Code::Internal, "inflating failed", None);
             }
         },

@@ -306,8 +306,8 @@ impl DashboardServerBuilder {
     }
 
     /// How long a client may take to send a whole request body before the request is
-    /// answered 400 (gRPC `INTERNAL`) and its connection closed; default 60 s. At most a
-    /// day.
+    /// answered 408 (gRPC `DEADLINE_EXCEEDED`) and its connection closed; default 60 s. At
+    /// most a day.
     pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
         self.config.body_read_timeout = timeout.min(MAX_TIMEOUT);
         self

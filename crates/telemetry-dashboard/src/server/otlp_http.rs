@@ -202,6 +202,13 @@ fn body_error(
             "the request body did not arrive whole",
             encoding,
         ),
+        // 408 says what happened: the client was too slow, the request itself may be fine.
+        BodyError::Timeout => error(
+            StatusCode::REQUEST_TIMEOUT,
+            Code::DeadlineExceeded,
+            "the request body did not arrive within the body read timeout",
+            encoding,
+        ),
     }
 }
 

@@ -15,6 +15,7 @@ use telemetry_otlp::Signal;
 pub(crate) enum Code {
     Ok = 0,
     InvalidArgument = 3,
+    DeadlineExceeded = 4,
     ResourceExhausted = 8,
     Unimplemented = 12,
     Internal = 13,

@@ -165,6 +165,12 @@ async fn api(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<ResponseB
                 "the request body did not arrive whole\n",
             );
         }
+        Err(BodyError::Timeout) => {
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive within the body read timeout\n",
+            );
+        }
     };
     let backend = Arc::clone(&shared.backend);
     let answer = offload(body.len(), move || {
