@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit, integration, doc and example tests, the
-# benchmarks in test mode, the batcher's loom models, the ThreadSanitizer run of the batcher,
-# span and metrics tests, and a short fuzzing pass over every parser of outside input.
+# benchmarks in test mode, the batcher's and the histogram cell's loom models, the
+# ThreadSanitizer run of the batcher, span and metrics tests, and a short fuzzing pass over
+# every parser of outside input.
 #
 # Tools beyond the stable toolchain (the nightly toolchain for fuzzing and TSAN, cargo-fuzz)
 # are installed here when missing and possible. With TELEMETRY_REQUIRE_PEERS=1 (CI sets it)
@@ -71,6 +72,7 @@ step "unit, integration and example tests; benches in test mode" \
 step "doc tests" cargo test --workspace --doc
 
 step "batcher loom models" bash scripts/batcher-loom.sh
+step "histogram cell loom model" bash scripts/metrics-loom.sh
 if rustup run nightly rustc --version >/dev/null 2>&1; then
   step "batcher, spans and metrics under ThreadSanitizer" bash scripts/tsan.sh
   step "fuzz smoke run" bash scripts/fuzz-smoke.sh

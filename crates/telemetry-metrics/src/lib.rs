@@ -78,6 +78,7 @@ pub mod data;
 mod error;
 mod exemplar;
 mod exponential;
+mod histogram_cell;
 mod instrument;
 mod meter;
 mod number;
@@ -85,6 +86,7 @@ mod pipeline;
 mod provider;
 mod reader;
 mod stream;
+mod sync;
 mod view;
 
 pub use console::ConsoleMetricExporter;

@@ -2,8 +2,9 @@
 //!
 //! A synchronous stream maps attribute sets to series. The map sits behind a read-mostly
 //! lock keyed by the set's precomputed, order-independent hash; every series' cell is
-//! atomic (sums, last values) or behind its own small mutex (histograms), so concurrent
-//! measurements on existing series share the read lock and never take an exclusive one. Only
+//! atomic (sums, last values) or behind its own small lock (explicit-bucket histograms: a
+//! spin lock, see [`HistogramCell`]; exponential ones: a mutex), so concurrent measurements
+//! on existing series share the read lock and never take an exclusive one. Only
 //! a first sighting takes the write lock. Series that a bound handle holds stay in the map
 //! for the handle's life. Cumulative streams add a per-thread cache of recent series in
 //! front of the map (see [`CachedSeries`]).
@@ -27,6 +28,7 @@ use crate::data::{
 };
 use crate::exemplar::{Offer, Reservoir};
 use crate::exponential::ExpoState;
+use crate::histogram_cell::HistogramCell;
 use crate::number::{AtomicNumber, Measurement};
 use crate::view::AttributeFilter;
 
@@ -78,31 +80,10 @@ pub(crate) struct StreamSettings {
 }
 
 #[derive(Debug)]
-struct HistogramState {
-    counts: Vec<u64>,
-    count: u64,
-    sum: f64,
-    min: f64,
-    max: f64,
-}
-
-impl HistogramState {
-    fn new(buckets: usize) -> Self {
-        HistogramState {
-            counts: vec![0; buckets],
-            count: 0,
-            sum: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-        }
-    }
-}
-
-#[derive(Debug)]
 enum Cell {
     Sum(AtomicNumber),
     LastValue(AtomicNumber),
-    Histogram(Mutex<HistogramState>),
+    Histogram(HistogramCell),
     Exponential(Mutex<ExpoState>),
 }
 
@@ -132,7 +113,7 @@ impl Series {
                 Some(Reservoir::sampling()),
             ),
             Aggregator::Histogram { bounds, .. } => (
-                Cell::Histogram(Mutex::new(HistogramState::new(bounds.len() + 1))),
+                Cell::Histogram(HistogramCell::new(bounds.len() + 1)),
                 Some(Reservoir::aligned(bounds.len() + 1)),
             ),
             Aggregator::Exponential {
@@ -225,6 +206,21 @@ impl CachedSeries {
         if input.len() != self.len {
             return false;
         }
+        // The common case, every attribute printed and its print matching, is a short loop
+        // of compares with nothing to call; anything else goes out of line, so that its
+        // calls do not cost this loop registers.
+        let printed = input.len() <= PRINTED
+            && input
+                .iter()
+                .zip(&self.prints)
+                .all(|(attribute, print)| print.matches(attribute));
+        printed || self.matches_by_content(input)
+    }
+
+    /// [`CachedSeries::matches`] for an input some of whose attributes have no matching
+    /// print: those are compared by content with the series' copy.
+    #[inline(never)]
+    fn matches_by_content(&self, input: &[KeyValue]) -> bool {
         let stored = &self.series.attributes;
         input.iter().enumerate().all(|(position, attribute)| {
             self.prints
@@ -241,21 +237,44 @@ impl CachedSeries {
 /// What identifies an attribute without reading its strings: see [`CachedSeries`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct AttributePrint {
-    key: Print,
+    key: KeyPrint,
     value: Print,
 }
 
 impl AttributePrint {
     fn of(attribute: &KeyValue) -> Self {
         AttributePrint {
-            key: Print::of_str(&attribute.key),
+            key: KeyPrint::of(&attribute.key),
             value: Print::of_value(&attribute.value),
         }
     }
 
     #[inline]
     fn matches(&self, attribute: &KeyValue) -> bool {
-        self.key.matches_str(&attribute.key) && self.value.matches_value(&attribute.value)
+        self.key.matches(&attribute.key) && self.value.matches_value(&attribute.value)
+    }
+}
+
+/// A key's [`Print`] without the tag: keys are strings, and a string that is not static gets
+/// address 0, which no reference has, so it matches nothing. One compare fewer per attribute
+/// than a [`Print`] on the cache's hit path.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct KeyPrint {
+    address: usize,
+    len: usize,
+}
+
+impl KeyPrint {
+    fn of(s: &StringValue) -> Self {
+        match Print::of_str(s) {
+            Print::Static { address, len } => KeyPrint { address, len },
+            _ => KeyPrint::default(),
+        }
+    }
+
+    #[inline]
+    fn matches(self, s: &StringValue) -> bool {
+        s.is_static() && s.as_str().as_ptr().addr() == self.address && s.len() == self.len
     }
 }
 
@@ -307,13 +326,19 @@ impl Print {
         }
     }
 
+    /// Tests for the commonest prints one after the other, rather than dispatching through a
+    /// jump table.
     #[inline]
     fn matches_value(self, value: &Value) -> bool {
-        match (self, value) {
-            (Print::Static { .. }, Value::String(s)) => self.matches_str(s),
-            (Print::I64(a), Value::I64(b)) => a == *b,
-            (Print::F64(a), Value::F64(b)) => a == b.to_bits(),
-            (Print::Bool(a), Value::Bool(b)) => a == *b,
+        if let Print::Static { .. } = self {
+            return matches!(value, Value::String(s) if self.matches_str(s));
+        }
+        if let Print::I64(a) = self {
+            return matches!(value, Value::I64(b) if a == *b);
+        }
+        match value {
+            Value::F64(v) => self == Print::F64(v.to_bits()),
+            Value::Bool(v) => self == Print::Bool(*v),
             _ => false,
         }
     }
@@ -334,6 +359,9 @@ pub(crate) struct SyncStream {
     /// cumulative streams. A cached series cannot be forgotten, and a delta stream must be
     /// free to forget idle series however many threads once recorded into them.
     thread_cache: bool,
+    /// `thread_cache` and no attribute filter: the caller's attributes go straight to the
+    /// cache, a test the hit path makes once instead of two.
+    cache_unfiltered: bool,
     table: RwLock<Table>,
     /// The series without attributes, outside the map: the commonest case skips hashing.
     empty: Arc<Series>,
@@ -351,8 +379,10 @@ impl SyncStream {
             AttributeSet::new(&[KeyValue::new(OVERFLOW_ATTRIBUTE, true)]),
             &settings,
         ));
+        let thread_cache = settings.temporality == Temporality::Cumulative;
         SyncStream {
-            thread_cache: settings.temporality == Temporality::Cumulative,
+            thread_cache,
+            cache_unfiltered: thread_cache && settings.filter.is_none(),
             boundaries: match &settings.aggregator {
                 Aggregator::Histogram { bounds, .. } => Some(Boundaries::new(bounds)),
                 _ => None,
@@ -388,11 +418,14 @@ impl SyncStream {
         attributes: &[KeyValue],
         offer: Option<&Offer<'_>>,
     ) {
+        if self.cache_unfiltered {
+            if !self.record_cached(value, attributes, offer) {
+                self.record_looked_up(value, attributes, offer);
+            }
+            return;
+        }
         if let Some(filter) = &self.settings.filter {
             return self.record_filtered(filter, value, attributes, offer);
-        }
-        if self.thread_cache && self.record_cached(value, attributes, offer) {
-            return;
         }
         self.record_looked_up(value, attributes, offer);
     }
@@ -611,24 +644,12 @@ impl SyncStream {
 
     /// Adds `v` to an explicit-bucket histogram; returns its bucket.
     #[inline(never)]
-    fn record_histogram(&self, state: &Mutex<HistogramState>, v: f64) -> usize {
+    fn record_histogram(&self, cell: &HistogramCell, v: f64) -> usize {
         let Some(boundaries) = &self.boundaries else {
             return 0;
         };
         let bucket = boundaries.bucket_of(v);
-        let mut state = state.lock();
-        if let Some(count) = state.counts.get_mut(bucket) {
-            *count += 1;
-        }
-        state.count += 1;
-        state.sum += v;
-        // Values are finite (invalid ones were dropped), so plain comparisons suffice.
-        if v < state.min {
-            state.min = v;
-        }
-        if v > state.max {
-            state.max = v;
-        }
+        cell.record(bucket, v);
         bucket
     }
 
@@ -744,24 +765,14 @@ impl<'a> PointsBuilder<'a> {
                 exemplars,
             }),
             (
-                Cell::Histogram(state),
+                Cell::Histogram(cell),
                 Aggregator::Histogram {
                     bounds,
                     min_max,
                     sum,
                 },
             ) => {
-                let mut state = state.lock();
-                let fresh = HistogramState::new(bounds.len() + 1);
-                let snapshot = if reset {
-                    std::mem::replace(&mut *state, fresh)
-                } else {
-                    HistogramState {
-                        counts: state.counts.clone(),
-                        ..*state
-                    }
-                };
-                drop(state);
+                let snapshot = cell.snapshot(reset);
                 let has_values = snapshot.count > 0;
                 self.histograms.push(HistogramDataPoint {
                     attributes,
@@ -1183,17 +1194,28 @@ mod tests {
         let owned = AttributePrint::of(&KeyValue::new(String::from("key"), String::from(TEXT)));
         assert_eq!(owned, AttributePrint::default());
         assert!(!owned.matches(&KeyValue::new(String::from("key"), String::from(TEXT))));
-        let scalars = [
+        // Every kind of print against every kind of value: only its own matches.
+        let values = [
             KeyValue::new("k", 1i64),
             KeyValue::new("k", f64::from_bits(1)),
             KeyValue::new("k", true),
             KeyValue::new("k", f64::NAN),
+            KeyValue::new("k", "1"),
+            KeyValue::new("k", ""),
         ];
-        for (i, a) in scalars.iter().enumerate() {
-            for (j, b) in scalars.iter().enumerate() {
+        for (i, a) in values.iter().enumerate() {
+            for (j, b) in values.iter().enumerate() {
                 assert_eq!(AttributePrint::of(a).matches(b), i == j, "{a:?} {b:?}");
             }
         }
+        // A key that is not static has no print, even an empty one (whose address may be
+        // dangling like an empty static string's).
+        let empty_static = AttributePrint::of(&KeyValue::new("", 1i64));
+        assert!(empty_static.matches(&KeyValue::new("", 1i64)));
+        assert!(!empty_static.matches(&KeyValue::new(String::new(), 1i64)));
+        let empty_owned = AttributePrint::of(&KeyValue::new(String::new(), 1i64));
+        assert!(!empty_owned.matches(&KeyValue::new(String::new(), 1i64)));
+        assert!(!empty_owned.matches(&KeyValue::new("", 1i64)));
         let bytes = KeyValue::new("k", Value::Bytes(vec![1]));
         assert!(!AttributePrint::of(&bytes).matches(&bytes));
     }
