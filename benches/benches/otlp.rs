@@ -464,7 +464,8 @@ fn our_records() -> Vec<LogRecord> {
                 KeyValue::new("order.id", format!("ord-{i:08}")),
                 KeyValue::new("amount", (i * 7) as i64),
                 KeyValue::new("retry", false),
-            ],
+            ]
+            .into(),
             dropped_attributes_count: 0,
             trace_id: TraceId::from_int(u128::from(i) << 64 | 0xabcd),
             span_id: SpanId::from_int(i + 1),

@@ -88,9 +88,13 @@
 //! The last processor receives each record by value ([`LogProcessor::emit_owned`]), so the
 //! usual pipeline (one batch processor) moves the record into the ring buffer without
 //! copying it; processors before it see it by reference, and their changes reach the ones
-//! after, as the spec requires.
+//! after, as the spec requires. A record keeps up to [`INLINE_ATTRIBUTES`] attributes inside
+//! itself ([`LogAttributes`]): records are built on the emitting thread and dropped on the
+//! export worker's, and a heap buffer freed on another thread than the one that allocated it
+//! makes the two contend on the allocator's lock for every record.
 #![forbid(unsafe_code)]
 
+mod attributes;
 mod batch;
 mod console;
 mod error;
@@ -105,6 +109,7 @@ mod severity;
 mod suppress;
 mod tracing_bridge;
 
+pub use attributes::{AttributesIntoIter, INLINE_ATTRIBUTES, LogAttributes};
 pub use batch::{BatchConfig, BatchCounts, BatchLogProcessor, MAX_QUEUE_SIZE};
 pub use console::ConsoleLogExporter;
 pub use error::{ExportError, ExportErrorKind, LogError};

@@ -4,6 +4,8 @@
 use telemetry_core::env::{self, EnvSource, ProcessEnv};
 use telemetry_core::{KeyValue, StringValue, Value};
 
+use crate::attributes::LogAttributes;
+
 /// Deepest nesting of arrays and maps kept in an attribute value; deeper parts become
 /// empty, so that a hostile or buggy value cannot make encoders recurse without bound.
 pub const MAX_VALUE_DEPTH: usize = 64;
@@ -63,11 +65,13 @@ impl LogLimits {
     }
 
     /// Applies the limits to `attributes`, returning how many were discarded.
-    pub(crate) fn apply(&self, attributes: &mut Vec<KeyValue>) -> u32 {
+    pub(crate) fn apply(&self, attributes: &mut LogAttributes) -> u32 {
         dedup_keys(attributes);
         let max = self.max_attributes as usize;
         let dropped = attributes.len().saturating_sub(max);
-        attributes.truncate(max);
+        if dropped > 0 {
+            attributes.truncate(max);
+        }
         let max_len = self.max_attribute_value_length.map(|max| max as usize);
         // Without a length limit only nested values (for the depth limit) need a visit.
         let needs_visit = |kv: &KeyValue| {
@@ -82,10 +86,9 @@ impl LogLimits {
     }
 }
 
-/// Keeps the first position of each key with the last value given for it. Quadratic, but
-/// records carry a handful of attributes and the common case (no duplicates) allocates
-/// nothing.
-fn dedup_keys(attributes: &mut Vec<KeyValue>) {
+/// Keeps the first position of each key with the last value given for it, in place.
+/// Quadratic, but records carry a handful of attributes; allocates nothing.
+fn dedup_keys(attributes: &mut LogAttributes) {
     let has_duplicates = attributes
         .iter()
         .enumerate()
@@ -93,14 +96,20 @@ fn dedup_keys(attributes: &mut Vec<KeyValue>) {
     if !has_duplicates {
         return;
     }
-    let mut unique: Vec<KeyValue> = Vec::with_capacity(attributes.len());
-    for attribute in attributes.drain(..) {
-        match unique.iter_mut().find(|kv| kv.key == attribute.key) {
-            Some(existing) => existing.value = attribute.value,
-            None => unique.push(attribute),
+    // `attributes[..kept]` holds one attribute per key seen so far, in first-seen order.
+    let mut kept = 0;
+    for i in 0..attributes.len() {
+        let (unique, rest) = attributes.split_at_mut(i);
+        let current = &mut rest[0];
+        match unique[..kept].iter_mut().find(|kv| kv.key == current.key) {
+            Some(existing) => std::mem::swap(&mut existing.value, &mut current.value),
+            None => {
+                attributes.swap(kept, i);
+                kept += 1;
+            }
         }
     }
-    *attributes = unique;
+    attributes.truncate(kept);
 }
 
 /// Truncates strings and byte arrays to `max` (when set) and empties arrays and maps nested
@@ -165,17 +174,30 @@ mod tests {
             max_attributes: 2,
             max_attribute_value_length: None,
         };
-        let mut attributes = vec![
+        let mut attributes = LogAttributes::from(vec![
             KeyValue::new("a", 1i64),
             KeyValue::new("b", 2i64),
             KeyValue::new("a", 3i64),
             KeyValue::new("c", 4i64),
             KeyValue::new("d", 5i64),
-        ];
+        ]);
         assert_eq!(limits.apply(&mut attributes), 2);
         assert_eq!(
             attributes,
             vec![KeyValue::new("a", 3i64), KeyValue::new("b", 2i64)]
+        );
+        // Inline, and a key given three times: its last value, at its first position.
+        let mut attributes: LogAttributes = [
+            KeyValue::new("x", 1i64),
+            KeyValue::new("x", 2i64),
+            KeyValue::new("y", 3i64),
+            KeyValue::new("x", 4i64),
+        ]
+        .into();
+        assert_eq!(LogLimits::default().apply(&mut attributes), 0);
+        assert_eq!(
+            attributes,
+            [KeyValue::new("x", 4i64), KeyValue::new("y", 3i64)]
         );
     }
 
@@ -189,7 +211,7 @@ mod tests {
         for _ in 0..70 {
             deep = Value::Array(vec![deep]);
         }
-        let mut attributes = vec![
+        let mut attributes = LogAttributes::from(vec![
             KeyValue::new("s", "héllo"),
             KeyValue::new("b", vec![1u8, 2, 3, 4]),
             KeyValue::new(
@@ -200,7 +222,7 @@ mod tests {
                 ],
             ),
             KeyValue::new("deep", deep),
-        ];
+        ]);
         assert_eq!(limits.apply(&mut attributes), 0);
         assert_eq!(attributes[0].value, Value::from("hél"));
         assert_eq!(attributes[1].value, Value::from(vec![1u8, 2, 3]));
@@ -213,13 +235,13 @@ mod tests {
         );
         assert_eq!(attributes[3].value.depth(), MAX_VALUE_DEPTH);
 
-        let mut unlimited = vec![KeyValue::new("long", "x".repeat(1000)), {
+        let mut unlimited = LogAttributes::from(vec![KeyValue::new("long", "x".repeat(1000)), {
             let mut deep = Value::from(1i64);
             for _ in 0..70 {
                 deep = Value::Map(vec![KeyValue::new("k", deep)]);
             }
             KeyValue::new("deep", deep)
-        }];
+        }]);
         LogLimits::default().apply(&mut unlimited);
         assert_eq!(unlimited[0].value.as_str().map(str::len), Some(1000));
         assert_eq!(

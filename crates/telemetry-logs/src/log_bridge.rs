@@ -3,6 +3,7 @@
 use log::kv::{self, VisitSource, VisitValue};
 use telemetry_core::{KeyValue, StringValue, Timestamp, Value};
 
+use crate::attributes::LogAttributes;
 use crate::logger::Logger;
 use crate::provider::LoggerProvider;
 use crate::record::LogRecord;
@@ -103,7 +104,7 @@ impl log::Log for LogBridge {
     fn flush(&self) {}
 }
 
-struct Attributes<'a>(&'a mut Vec<KeyValue>);
+struct Attributes<'a>(&'a mut LogAttributes);
 
 impl<'kvs> VisitSource<'kvs> for Attributes<'_> {
     fn visit_pair(&mut self, key: kv::Key<'kvs>, value: kv::Value<'kvs>) -> Result<(), kv::Error> {
@@ -202,7 +203,7 @@ mod tests {
 
     #[test]
     fn key_values_keep_their_types() {
-        let mut converted = Vec::new();
+        let mut converted = LogAttributes::new();
         let pairs: [(&str, kv::Value<'_>); 7] = [
             ("i", kv::Value::from(-3i64)),
             ("u", kv::Value::from(u64::MAX)),

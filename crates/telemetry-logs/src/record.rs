@@ -7,6 +7,7 @@ use telemetry_core::{
     InstrumentationScope, KeyValue, SpanId, StringValue, Timestamp, TraceId, Value,
 };
 
+use crate::attributes::LogAttributes;
 use crate::severity::Severity;
 
 /// The scope of a record that no logger has stamped yet; shared so that building a record
@@ -38,8 +39,9 @@ pub struct LogRecord {
     /// [`Value::Empty`] means no body. Attribute limits do not apply to it.
     pub body: Value,
     /// Attributes, with unique keys and within the provider's [`LogLimits`](crate::LogLimits)
-    /// once emitted (OTLP `attributes`).
-    pub attributes: Vec<KeyValue>,
+    /// once emitted (OTLP `attributes`). Up to
+    /// [`INLINE_ATTRIBUTES`](crate::INLINE_ATTRIBUTES) are kept without allocating.
+    pub attributes: LogAttributes,
     /// Attributes discarded by the count limit (OTLP `dropped_attributes_count`).
     pub dropped_attributes_count: u32,
     /// The trace of the span that was active when the record was emitted, or
@@ -60,20 +62,7 @@ pub struct LogRecord {
 impl Default for LogRecord {
     #[inline]
     fn default() -> Self {
-        LogRecord {
-            timestamp: None,
-            observed_timestamp: Timestamp::UNIX_EPOCH,
-            severity: Severity::UNSPECIFIED,
-            severity_text: None,
-            body: Value::Empty,
-            attributes: Vec::new(),
-            dropped_attributes_count: 0,
-            trace_id: TraceId::INVALID,
-            span_id: SpanId::INVALID,
-            trace_flags: TraceFlags::NONE,
-            event_name: None,
-            scope: UNSTAMPED_SCOPE.clone(),
-        }
+        LogRecord::with_severity_fields(Severity::UNSPECIFIED, None)
     }
 }
 
@@ -81,11 +70,27 @@ impl LogRecord {
     /// An empty record of `severity`, with the data model's short name as severity text.
     #[inline]
     pub fn new(severity: Severity) -> Self {
+        let text = (!severity.is_unspecified()).then(|| StringValue::from_static(severity.name()));
+        LogRecord::with_severity_fields(severity, text)
+    }
+
+    /// Every field written in one literal: struct-update syntax (`..Default::default()`)
+    /// built the record elsewhere and copied it, attribute slots included.
+    #[inline]
+    fn with_severity_fields(severity: Severity, severity_text: Option<StringValue>) -> Self {
         LogRecord {
+            timestamp: None,
+            observed_timestamp: Timestamp::UNIX_EPOCH,
             severity,
-            severity_text: (!severity.is_unspecified())
-                .then(|| StringValue::from_static(severity.name())),
-            ..LogRecord::default()
+            severity_text,
+            body: Value::Empty,
+            attributes: LogAttributes::new(),
+            dropped_attributes_count: 0,
+            trace_id: TraceId::INVALID,
+            span_id: SpanId::INVALID,
+            trace_flags: TraceFlags::NONE,
+            event_name: None,
+            scope: UNSTAMPED_SCOPE.clone(),
         }
     }
 

@@ -68,7 +68,8 @@ mod sample {
             attributes: vec![
                 KeyValue::new("disk.free", 3i64),
                 KeyValue::new("raw", vec![0u8, 255]),
-            ],
+            ]
+            .into(),
             dropped_attributes_count: 2,
             trace_id: TraceId::from_int(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10),
             span_id: SpanId::from_int(0x1112_1314_1516_1718),

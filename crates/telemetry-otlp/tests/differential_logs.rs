@@ -232,7 +232,7 @@ fn log_record(scopes: Vec<InstrumentationScope>) -> impl Strategy<Value = LogRec
                     severity: Severity::from_number(severity).unwrap_or(Severity::UNSPECIFIED),
                     severity_text: severity_text.map(StringValue::from),
                     body,
-                    attributes,
+                    attributes: attributes.into(),
                     dropped_attributes_count: dropped,
                     trace_id,
                     span_id,

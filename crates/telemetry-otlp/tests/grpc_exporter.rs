@@ -152,7 +152,7 @@ fn records() -> Vec<LogRecord> {
         severity: Severity::WARN,
         severity_text: Some("WARN".into()),
         body: Value::from("payment retried"),
-        attributes: vec![KeyValue::new("attempt", 2i64)],
+        attributes: vec![KeyValue::new("attempt", 2i64)].into(),
         trace_id: TraceId::from_int(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
         span_id: SpanId::from_int(0x00f0_67aa_0ba9_02b7),
         trace_flags: TraceFlags::SAMPLED,

@@ -991,7 +991,7 @@ fn logs_data() -> LogsData {
                 Value::Array(vec![Value::from(1i64), Value::from(2.5f64)]),
             ),
         ]),
-        attributes: every_value_kind(),
+        attributes: every_value_kind().into(),
         dropped_attributes_count: 2,
         trace_id: TraceId::from_int(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
         span_id: SpanId::from_int(0x00f0_67aa_0ba9_02b7),

@@ -23,11 +23,6 @@ pub(crate) fn attributes(list: &[KeyValue]) -> usize {
     attributes_with_capacity(list, list.len())
 }
 
-/// Bytes an attribute vector holds on the heap, spare capacity included.
-pub(crate) fn attribute_vec(list: &Vec<KeyValue>) -> usize {
-    attributes_with_capacity(list, list.capacity())
-}
-
 fn attributes_with_capacity(list: &[KeyValue], capacity: usize) -> usize {
     capacity * size_of::<KeyValue>()
         + list
@@ -57,7 +52,7 @@ pub(crate) fn resource(resource: &Resource) -> usize {
 /// Heap bytes of a log record beyond its inline `LogRecord`.
 pub(crate) fn log_heap(record: &LogRecord) -> usize {
     value(&record.body)
-        + attribute_vec(&record.attributes)
+        + attributes_with_capacity(&record.attributes, record.attributes.heap_capacity())
         + record.severity_text.as_ref().map_or(0, string)
         + record.event_name.as_ref().map_or(0, string)
 }

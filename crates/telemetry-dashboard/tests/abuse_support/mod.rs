@@ -565,7 +565,8 @@ pub(crate) fn log_record(trace: u128, span: u64, body: String, time: u64) -> Log
         KeyValue::new("http.route", "/api/v1/orders/{id}"),
         KeyValue::new("code.function.name", "orders::handler::list"),
         KeyValue::new("thread.name", "tokio-runtime-worker"),
-    ];
+    ]
+    .into();
     record.scope = scope();
     record
 }

@@ -220,7 +220,7 @@ fn read_record(value: &Json<'_>, scope: &InstrumentationScope) -> Result<LogReco
         severity,
         severity_text: optional_text(map, "severityText")?,
         body: field(map, "body", read_any_value)?.unwrap_or_default(),
-        attributes: read_attributes(map, "attributes")?,
+        attributes: read_attributes(map, "attributes")?.into(),
         dropped_attributes_count: field(map, "droppedAttributesCount", uint32)?.unwrap_or_default(),
         trace_id: TraceId::from_bytes(record_id::<16>(map, "traceId")?),
         span_id: SpanId::from_bytes(record_id::<8>(map, "spanId")?),

@@ -6,7 +6,7 @@ use telemetry_core::{InstrumentationScope, Resource, SpanId, Timestamp, TraceId,
 use telemetry_logs::{LogRecord, Severity};
 
 use super::common::{
-    ScopeFields, Strings, build_resource, push_key_value, read_any_value, read_resource,
+    ScopeFields, Strings, build_resource, read_any_value, read_key_value, read_resource,
     read_scope, same_scope, write_any_value, write_attributes, write_resource, write_scope,
 };
 use super::wire::{Field, I32, I64, LEN, Reader, VARINT, Writer, key};
@@ -275,7 +275,9 @@ fn read_record<'a>(
                 record.severity_text = (!text.is_empty()).then(|| strings.get(text));
             }
             5 => record.body = read_any_value(r.message_field(field)?, strings)?,
-            6 => push_key_value(r, field, &mut record.attributes, strings)?,
+            6 => record
+                .attributes
+                .push(read_key_value(r.message_field(field)?, strings)?),
             7 => record.dropped_attributes_count = r.varint_field(field)? as u32,
             8 => {
                 let flags = r.fixed32_field(field)?;
