@@ -30,6 +30,15 @@
 //! - `tracing Registry`: the registry alone, no layer and nothing exported: the floor that
 //!   every bridge pays before doing anything.
 //!
+//! # Timed to export, so nothing is dropped
+//!
+//! Each pipeline's flush (`force_flush` on our provider and on opentelemetry_sdk's) runs inside
+//! the timed window after every `FLUSH_EVERY` spans (half the queue) and once at the end, and
+//! waits until the exporter has received every span ended before it. The time per span is
+//! then the sustained cost of making spans and exporting them, whichever of the producer and
+//! the export worker is slower, and no queue can overflow: a pipeline whose worker cannot keep
+//! up shows it in its time, not in a drop count. (`benches/spans.rs` explains why.)
+//!
 //! # Drops are counted
 //!
 //! Each group builds fresh pipelines, counts every span it makes (warm-up included, through
@@ -62,6 +71,8 @@ use tracing_subscriber::layer::SubscriberExt;
 
 /// Both batch processors' queue size: large, so that only a worker that cannot keep up drops.
 const QUEUE_SIZE: usize = 65536;
+/// Spans made between two flushes in a timed window: half the queue, so no queue overflows.
+const FLUSH_EVERY: u64 = QUEUE_SIZE as u64 / 2;
 /// Both batch processors' longest wait before exporting.
 const SCHEDULED_DELAY: Duration = Duration::from_millis(100);
 /// The scope every tracer reports under.
@@ -164,6 +175,13 @@ impl Ours {
         ours
     }
 
+    /// Waits until every span ended so far is exported.
+    fn flush(&self) {
+        self.provider
+            .force_flush()
+            .expect("our pipeline exports within the flush timeout");
+    }
+
     /// Shuts the pipeline down (which exports everything queued) and reports created against
     /// exported spans.
     fn finish(self, group: &str) -> bool {
@@ -260,6 +278,13 @@ impl Otel {
         otel
     }
 
+    /// Waits until every span ended so far is exported.
+    fn flush(&self) {
+        self.provider
+            .force_flush()
+            .expect("opentelemetry_sdk's pipeline exports within the flush timeout");
+    }
+
     /// Shuts the pipeline down (which exports everything queued) and reports created against
     /// exported spans. opentelemetry_sdk keeps its drop counter private: a loss shows as
     /// fewer spans exported than created.
@@ -295,27 +320,36 @@ fn report(group: &str, contender: &str, created: u64, expected: u64, exported: u
 // ---------------------------------------------------------------------------------------------
 // The operations, the same tracing code for every contender.
 
-/// Times `iters` calls of `f`.
+/// Times `iters` calls of `f`, each making one span, until every span made is exported:
+/// `flush` waits for the pipeline's exporter, and runs inside the timed window after each
+/// chunk of [`FLUSH_EVERY`] spans (half the queue) and once at the end, so no pipeline can
+/// drop a span and a slow export worker shows in the time (see the module docs).
 #[inline]
-fn time(iters: u64, mut f: impl FnMut()) -> Duration {
+fn time(iters: u64, flush: &dyn Fn(), mut f: impl FnMut()) -> Duration {
     let start = Instant::now();
-    for _ in 0..iters {
-        f();
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(FLUSH_EVERY);
+        for _ in 0..n {
+            f();
+        }
+        flush();
+        left -= n;
     }
     start.elapsed()
 }
 
 /// `iters` root spans without fields, each entered, exited and closed.
-fn root_0_fields(iters: u64) -> Duration {
-    time(iters, || {
+fn root_0_fields(iters: u64, flush: &dyn Fn()) -> Duration {
+    time(iters, flush, || {
         let span = tracing::info_span!("root");
         let _entered = span.enter();
     })
 }
 
 /// `iters` root spans with three fields, each entered, exited and closed.
-fn root_3_fields(iters: u64) -> Duration {
-    time(iters, || {
+fn root_3_fields(iters: u64, flush: &dyn Fn()) -> Duration {
+    time(iters, flush, || {
         let status = black_box(STATUS_CODE);
         let hit = black_box(CACHE_HIT);
         let span = tracing::info_span!(
@@ -329,10 +363,10 @@ fn root_3_fields(iters: u64) -> Duration {
 }
 
 /// `iters` children of one parent entered for the whole sample (made outside the timing).
-fn child(iters: u64) -> Duration {
+fn child(iters: u64, flush: &dyn Fn()) -> Duration {
     let parent = tracing::info_span!("parent");
     let _parent = parent.enter();
-    time(iters, || {
+    time(iters, flush, || {
         let span = tracing::info_span!("child");
         let _entered = span.enter();
     })
@@ -343,7 +377,7 @@ fn run_group(
     c: &mut Criterion,
     group_name: &str,
     sampled: bool,
-    op: fn(u64) -> Duration,
+    op: fn(u64, &dyn Fn()) -> Duration,
     spans_made: fn(u64) -> u64,
 ) {
     let mut ours = Ours::new(sampled);
@@ -356,19 +390,22 @@ fn run_group(
     group.bench_function("telemetry", |b| {
         b.iter_custom(|iters| {
             ours.created += spans_made(iters);
-            tracing::dispatcher::with_default(&ours.dispatch, || op(iters))
+            let flush = || ours.flush();
+            tracing::dispatcher::with_default(&ours.dispatch, || op(iters, &flush))
         });
     });
     for otel in [&mut like, &mut defaults] {
         group.bench_function(otel.name, |b| {
             b.iter_custom(|iters| {
                 otel.created += spans_made(iters);
-                tracing::dispatcher::with_default(&otel.dispatch, || op(iters))
+                let flush = || otel.flush();
+                tracing::dispatcher::with_default(&otel.dispatch, || op(iters, &flush))
             });
         });
     }
     group.bench_function("tracing Registry", |b| {
-        b.iter_custom(|iters| tracing::dispatcher::with_default(&registry, || op(iters)));
+        // The registry exports nothing: there is nothing to flush.
+        b.iter_custom(|iters| tracing::dispatcher::with_default(&registry, || op(iters, &|| {})));
     });
     group.finish();
 

@@ -160,10 +160,22 @@ impl ExportSink {
     }
 }
 
+/// Returns the attribute buffers of a batch the worker is done with to the producers' pool
+/// (see `recycle`), so they are reused on the threads that make spans instead of freed here.
+fn give_back_attributes(batch: &mut [SpanData]) {
+    for span in batch {
+        // Most spans have no attributes, and no buffer to return.
+        if span.attributes.capacity() != 0 {
+            crate::recycle::give_back(std::mem::take(&mut span.attributes));
+        }
+    }
+}
+
 impl Sink<SpanData> for ExportSink {
     fn export(&mut self, batch: &mut Vec<SpanData>) -> Outcome {
         self.send_resource();
         let Err(error) = self.exporter.export(batch) else {
+            give_back_attributes(batch);
             return Outcome::Exported;
         };
         if error.kind().is_transient() {
@@ -189,6 +201,7 @@ impl Sink<SpanData> for ExportSink {
                     ),
                 );
             }
+            give_back_attributes(batch);
             Outcome::Failed
         }
     }

@@ -53,6 +53,7 @@ pub mod global;
 mod limits;
 mod processor;
 mod provider;
+mod recycle;
 mod sampler;
 mod span;
 mod span_data;

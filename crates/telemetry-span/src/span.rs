@@ -151,6 +151,9 @@ impl SpanRef {
     pub fn set_attribute(&self, attribute: KeyValue) {
         self.with_data(|data, provider| {
             let limits = provider.limits;
+            if data.attributes.capacity() == 0 {
+                data.attributes = crate::recycle::attribute_buffer(1);
+            }
             set_attribute(
                 &mut data.attributes,
                 &mut data.dropped_attributes_count,
@@ -165,6 +168,10 @@ impl SpanRef {
     pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
         self.with_data(|data, provider| {
             let limits = provider.limits;
+            let attributes = attributes.into_iter();
+            if data.attributes.capacity() == 0 {
+                data.attributes = crate::recycle::attribute_buffer(attributes.size_hint().0);
+            }
             for attribute in attributes {
                 set_attribute(
                     &mut data.attributes,

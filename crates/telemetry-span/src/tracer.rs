@@ -105,13 +105,31 @@ impl<'a> SpanBuilder<'a> {
 
     /// Adds one attribute; the sampler sees it.
     pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
+        if self.attributes.capacity() == 0 {
+            self.attributes = crate::recycle::attribute_buffer(1);
+        }
         self.attributes.push(attribute);
         self
     }
 
     /// Adds attributes; the sampler sees them.
     pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        let attributes = attributes.into_iter();
+        if self.attributes.capacity() == 0 {
+            self.attributes = crate::recycle::attribute_buffer(attributes.size_hint().0);
+        }
         self.attributes.extend(attributes);
+        self
+    }
+
+    /// Adds attributes already in a `Vec`, which becomes the span's own buffer when the
+    /// builder has none yet (no copy; the tracing bridge's fields arrive this way).
+    pub(crate) fn with_attribute_buffer(mut self, attributes: Vec<KeyValue>) -> Self {
+        if self.attributes.is_empty() {
+            self.attributes = attributes;
+        } else {
+            self.attributes.extend(attributes);
+        }
         self
     }
 

@@ -354,7 +354,7 @@ where
                 tracer
                     .span_builder(name)
                     .with_kind(kind)
-                    .with_attributes(attributes)
+                    .with_attribute_buffer(attributes)
                     .with_parent_context(parent)
                     .start()
             })
@@ -530,9 +530,16 @@ impl StatusState {
 }
 
 impl Fields {
+    /// Fields with room for `capacity` attributes, in a buffer from the export worker's
+    /// returns when there is one (see `recycle`): it becomes the span's own.
     fn with_capacity(capacity: usize) -> Self {
+        let attributes = if capacity == 0 {
+            Vec::new()
+        } else {
+            crate::recycle::attribute_buffer(capacity)
+        };
         Fields {
-            attributes: Vec::with_capacity(capacity),
+            attributes,
             ..Fields::default()
         }
     }
