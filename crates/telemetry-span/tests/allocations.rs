@@ -3,6 +3,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use telemetry_core::KeyValue;
 use telemetry_span::{InMemorySpanExporter, Sampler, TracerProvider};
 
 /// Counts allocations made by the current thread while `COUNTING` is set on it.
@@ -80,4 +81,64 @@ fn a_sampled_span_allocates_once() {
     let (count, guard) = allocations_in(|| span.enter());
     assert_eq!(count, 0, "entering a span allocates nothing");
     drop(guard);
+}
+
+#[test]
+fn a_span_reuses_the_attribute_buffer_of_a_span_the_batch_processor_exported() {
+    // The only test here that makes spans with attributes through a batch processor, so the
+    // process-wide pool of returned buffers is this test's alone.
+    let exporter = InMemorySpanExporter::new();
+    let provider = TracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOn)
+        .with_batch_exporter(exporter.clone())
+        .expect("the export worker starts")
+        .build();
+    let tracer = provider.tracer("alloc");
+    let attributes = || {
+        [
+            KeyValue::new("http.request.method", "GET"),
+            KeyValue::new("http.response.status_code", 200_i64),
+        ]
+    };
+    // The warm-up span's buffer goes back to the pool once the worker has exported it,
+    // which happens before the flush returns (and the pool itself is made on first use).
+    drop(
+        tracer
+            .span_builder("warm-up")
+            .with_attributes(attributes())
+            .start(),
+    );
+    provider.force_flush().expect("flushes");
+
+    let (reusing, first) = allocations_in(|| {
+        tracer
+            .span_builder("first")
+            .with_attributes(attributes())
+            .start()
+    });
+    assert_eq!(
+        reusing, 1,
+        "only the span cell: the buffer came back from the worker"
+    );
+    // The pool is empty now: a second span allocates its own buffer.
+    let (allocating, second) = allocations_in(|| {
+        tracer
+            .span_builder("second")
+            .with_attributes(attributes())
+            .start()
+    });
+    assert_eq!(allocating, 2, "the span cell and the attribute buffer");
+    drop((first, second));
+    provider.force_flush().expect("flushes");
+    let exported = exporter.finished_spans();
+    let second = exported
+        .iter()
+        .find(|span| span.name == "second")
+        .expect("the second span was exported");
+    assert_eq!(
+        second.attributes,
+        attributes(),
+        "a reused buffer holds only its span's"
+    );
+    provider.shutdown().expect("shuts down");
 }
