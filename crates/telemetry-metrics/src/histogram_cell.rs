@@ -184,6 +184,30 @@ impl fmt::Debug for HistogramCell {
     }
 }
 
+/// A snapshot of records of 1.0 in bucket 0 and 3.0 in bucket 1 is whole when its count,
+/// sum, min and max all follow from its bucket counts. Shared by the tests and the loom model.
+#[cfg(test)]
+fn check_whole(s: &HistogramSnapshot) {
+    let (ones, threes) = (s.counts[0], s.counts[1]);
+    assert_eq!(s.count, ones + threes, "{s:?}");
+    assert_eq!(s.sum, ones as f64 + 3.0 * threes as f64, "{s:?}");
+    let min = if ones > 0 {
+        1.0
+    } else if threes > 0 {
+        3.0
+    } else {
+        f64::INFINITY
+    };
+    let max = if threes > 0 {
+        3.0
+    } else if ones > 0 {
+        1.0
+    } else {
+        f64::NEG_INFINITY
+    };
+    assert_eq!((s.min, s.max), (min, max), "{s:?}");
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use std::sync::Arc;
@@ -280,29 +304,6 @@ mod tests {
         assert_eq!(totals, [RECORDS, RECORDS]);
         assert!(collections >= 1);
     }
-
-    /// A snapshot of records of 1.0 in bucket 0 and 3.0 in bucket 1 is whole when its count,
-    /// sum, min and max all follow from its bucket counts.
-    fn check_whole(s: &HistogramSnapshot) {
-        let (ones, threes) = (s.counts[0], s.counts[1]);
-        assert_eq!(s.count, ones + threes, "{s:?}");
-        assert_eq!(s.sum, ones as f64 + 3.0 * threes as f64, "{s:?}");
-        let min = if ones > 0 {
-            1.0
-        } else if threes > 0 {
-            3.0
-        } else {
-            f64::INFINITY
-        };
-        let max = if threes > 0 {
-            3.0
-        } else if ones > 0 {
-            1.0
-        } else {
-            f64::NEG_INFINITY
-        };
-        assert_eq!((s.min, s.max), (min, max), "{s:?}");
-    }
 }
 
 /// Run with `RUSTFLAGS="--cfg loom" cargo test -p telemetry-metrics --lib --release loom`, with
@@ -337,31 +338,10 @@ mod loom_model {
             writer.join().expect("writer");
             let second = cell.snapshot(false);
             for s in [&first, &second] {
-                whole(s);
+                check_whole(s);
             }
             assert_eq!(first.counts[0] + second.counts[0], 1);
             assert_eq!(first.counts[1] + second.counts[1], 1);
         });
-    }
-
-    fn whole(s: &HistogramSnapshot) {
-        let (ones, threes) = (s.counts[0], s.counts[1]);
-        assert_eq!(s.count, ones + threes, "{s:?}");
-        assert_eq!(s.sum, ones as f64 + 3.0 * threes as f64, "{s:?}");
-        let min = if ones > 0 {
-            1.0
-        } else if threes > 0 {
-            3.0
-        } else {
-            f64::INFINITY
-        };
-        let max = if threes > 0 {
-            3.0
-        } else if ones > 0 {
-            1.0
-        } else {
-            f64::NEG_INFINITY
-        };
-        assert_eq!((s.min, s.max), (min, max), "{s:?}");
     }
 }
