@@ -307,21 +307,11 @@ fn time(iters: u64, mut f: impl FnMut()) -> Duration {
 }
 
 /// Times `iters` calls of `f`, each emitting one record, until every record is exported:
-/// `flush` waits for the pipeline's exporter, and runs inside the timed window after each
-/// chunk of [`FLUSH_EVERY`] records and once at the end (see the module docs).
+/// [`telemetry_benches::time_exported`] with a flush after each chunk of [`FLUSH_EVERY`]
+/// records (see the module docs).
 #[inline]
-fn time_exported(iters: u64, mut f: impl FnMut(), mut flush: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(FLUSH_EVERY);
-        for _ in 0..n {
-            f();
-        }
-        flush();
-        left -= n;
-    }
-    start.elapsed()
+fn time_exported(iters: u64, f: impl FnMut(), flush: impl FnMut()) -> Duration {
+    telemetry_benches::time_exported(iters, FLUSH_EVERY, f, flush)
 }
 
 #[inline]

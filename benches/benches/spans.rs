@@ -472,29 +472,17 @@ fn time(iters: u64, mut f: impl FnMut()) -> Duration {
 }
 
 /// Times `iters` calls of `f`, each making `spans_per_iter` spans, until every span made is
-/// exported: `flush` waits for the pipeline's exporter, and runs inside the timed window after
-/// each chunk of at most [`FLUSH_EVERY`] spans and once at the end. A chunk is half the queue,
-/// so no pipeline can drop a span however slow its export worker is, and a worker slower than
-/// its producers shows in the time instead of in a drop count (see the module docs).
+/// exported: [`telemetry_benches::time_exported`] with a flush after each chunk of at most
+/// [`FLUSH_EVERY`] spans (half the queue), so no pipeline can drop a span however slow its
+/// export worker is (see the module docs).
 #[inline]
 fn time_exported(
     iters: u64,
     spans_per_iter: u64,
-    mut f: impl FnMut(),
-    mut flush: impl FnMut(),
+    f: impl FnMut(),
+    flush: impl FnMut(),
 ) -> Duration {
-    let chunk = (FLUSH_EVERY / spans_per_iter).max(1);
-    let start = Instant::now();
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(chunk);
-        for _ in 0..n {
-            f();
-        }
-        flush();
-        left -= n;
-    }
-    start.elapsed()
+    telemetry_benches::time_exported(iters, FLUSH_EVERY / spans_per_iter, f, flush)
 }
 
 fn ours_child_4_attributes(tracer: &Tracer) -> Span {
@@ -1108,7 +1096,7 @@ fn on_two_threads<G>(
 ) -> Duration {
     let barrier = Barrier::new(2);
     // Two threads share the queue: each flushes after a quarter of it.
-    let chunk = (FLUSH_EVERY / 2 / 2).max(1);
+    let chunk = FLUSH_EVERY / 2 / 2;
     let windows = thread::scope(|scope| {
         [(); 2]
             .map(|()| {
@@ -1116,15 +1104,7 @@ fn on_two_threads<G>(
                     let _guard = setup();
                     barrier.wait();
                     let start = Instant::now();
-                    let mut left = iters;
-                    while left > 0 {
-                        let n = left.min(chunk);
-                        for _ in 0..n {
-                            work();
-                        }
-                        flush();
-                        left -= n;
-                    }
+                    telemetry_benches::run_flushed(iters, chunk, &work, &flush);
                     (start, Instant::now())
                 })
             })

@@ -51,7 +51,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
@@ -321,22 +321,12 @@ fn report(group: &str, contender: &str, created: u64, expected: u64, exported: u
 // The operations, the same tracing code for every contender.
 
 /// Times `iters` calls of `f`, each making one span, until every span made is exported:
-/// `flush` waits for the pipeline's exporter, and runs inside the timed window after each
-/// chunk of [`FLUSH_EVERY`] spans (half the queue) and once at the end, so no pipeline can
-/// drop a span and a slow export worker shows in the time (see the module docs).
+/// [`telemetry_benches::time_exported`] with `flush` after each chunk of [`FLUSH_EVERY`]
+/// spans (half the queue), so no pipeline can drop a span and a slow export worker shows in
+/// the time (see the module docs).
 #[inline]
-fn time(iters: u64, flush: &dyn Fn(), mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(FLUSH_EVERY);
-        for _ in 0..n {
-            f();
-        }
-        flush();
-        left -= n;
-    }
-    start.elapsed()
+fn time(iters: u64, flush: &dyn Fn(), f: impl FnMut()) -> Duration {
+    telemetry_benches::time_exported(iters, FLUSH_EVERY, f, flush)
 }
 
 /// `iters` root spans without fields, each entered, exited and closed.

@@ -62,7 +62,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_returned_buffer_comes_back_empty_with_its_capacity() {
+    fn a_buffer_from_the_pool_is_empty() {
         let mut buffer = Vec::with_capacity(MAX_KEPT_CAPACITY);
         buffer.push(KeyValue::new("key", "value"));
         give_back(buffer);

@@ -339,7 +339,7 @@ where
             }
         };
 
-        let mut fields = Fields::with_capacity(attrs.fields().len());
+        let mut fields = Fields::for_new_span(attrs.fields().len());
         attrs.record(&mut fields);
         let metadata = attrs.metadata();
         let name = fields
@@ -395,7 +395,10 @@ where
                 _ => return,
             }
         };
-        let mut fields = Fields::with_capacity(values.len());
+        let mut fields = Fields {
+            attributes: Vec::with_capacity(values.len()),
+            ..Fields::default()
+        };
         values.record(&mut fields);
         let status = if fields.has_status() {
             span.extensions_mut()
@@ -530,9 +533,10 @@ impl StatusState {
 }
 
 impl Fields {
-    /// Fields with room for `capacity` attributes, in a buffer from the export worker's
-    /// returns when there is one (see `recycle`): it becomes the span's own.
-    fn with_capacity(capacity: usize) -> Self {
+    /// Fields of a new span, with room for `capacity` attributes in a buffer from the export
+    /// worker's returns when there is one (see `recycle`): it becomes the span's own. (Fields
+    /// recorded later are copied into the span's buffer, so they take an ordinary `Vec`.)
+    fn for_new_span(capacity: usize) -> Self {
         let attributes = if capacity == 0 {
             Vec::new()
         } else {
