@@ -6,7 +6,6 @@ use telemetry_core::{KeyValue, StringValue, Timestamp, Value};
 use crate::attributes::LogAttributes;
 use crate::logger::Logger;
 use crate::provider::LoggerProvider;
-use crate::record::LogRecord;
 use crate::severity::Severity;
 
 /// The instrumentation scope of records from the `log` bridge.
@@ -31,7 +30,7 @@ pub const fn severity_of_log_level(level: log::Level) -> Severity {
     }
 }
 
-/// A [`log::Log`] that turns each `log` record into a [`LogRecord`].
+/// A [`log::Log`] that turns each `log` record into a [`LogRecord`](crate::LogRecord).
 ///
 /// The message becomes the body (without allocating when it is a plain string literal),
 /// the level the severity (see [`severity_of_log_level`]) with `log`'s level name as
@@ -83,22 +82,24 @@ impl log::Log for LogBridge {
             Some(text) => StringValue::from_static(text),
             None => StringValue::from(record.args().to_string()),
         };
-        let mut out = LogRecord::new(severity)
-            .with_severity_text(StringValue::from_static(record.level().as_str()))
-            .with_body(body)
-            .with_timestamp(now);
-        out.observed_timestamp = now;
         // The target is the module path unless the caller named another; `log` hands out
         // only the module path as `'static`, so that case costs no allocation.
         let target = match record.module_path_static() {
             Some(module) if module == record.target() => StringValue::from_static(module),
             _ => StringValue::from(record.target().to_owned()),
         };
-        out.attributes.push(KeyValue::new("code.namespace", target));
-        let mut visitor = Attributes(&mut out.attributes);
-        // A source fails only if the visitor does, and ours never does.
-        let _ = record.key_values().visit(&mut visitor);
-        self.logger.emit(out);
+        // Built in place: each builder call would move the whole record (see
+        // `Logger::emit_with`).
+        self.logger.emit_with(severity, |out| {
+            out.severity_text = Some(StringValue::from_static(record.level().as_str()));
+            out.body = body.into();
+            out.timestamp = Some(now);
+            out.observed_timestamp = now;
+            out.attributes.push(KeyValue::new("code.namespace", target));
+            let mut visitor = Attributes(&mut out.attributes);
+            // A source fails only if the visitor does, and ours never does.
+            let _ = record.key_values().visit(&mut visitor);
+        });
     }
 
     fn flush(&self) {}

@@ -82,23 +82,31 @@ where
             return;
         }
         let now = Timestamp::now();
-        let mut record = LogRecord::new(severity).with_timestamp(now);
-        record.observed_timestamp = now;
-        record.attributes.push(KeyValue::new(
-            "code.namespace",
-            StringValue::from_static(metadata.target()),
-        ));
-        event.record(&mut Fields(&mut record));
-
         let cx = Context::current();
-        if !cx.span_context().is_some_and(SpanContext::is_valid)
-            && let Some(span_context) = ctx.event_scope(event).and_then(|mut scope| {
+        // Outside any current span, the ids come from the event's tracing span instead,
+        // when a bridge stored them there.
+        let scope_span_context = if cx.span_context().is_some_and(SpanContext::is_valid) {
+            None
+        } else {
+            ctx.event_scope(event).and_then(|mut scope| {
                 scope.find_map(|span| span.extensions().get::<SpanContext>().cloned())
             })
-        {
-            record.stamp(&span_context);
-        }
-        self.logger.emit_with_context(record, &cx);
+        };
+        // Built in place: each builder call would move the whole record (see
+        // `Logger::emit_with`).
+        self.logger
+            .build_and_emit(severity, cx.span_context(), |record| {
+                record.timestamp = Some(now);
+                record.observed_timestamp = now;
+                record.attributes.push(KeyValue::new(
+                    "code.namespace",
+                    StringValue::from_static(metadata.target()),
+                ));
+                event.record(&mut Fields(record));
+                if let Some(span_context) = &scope_span_context {
+                    record.stamp(span_context);
+                }
+            });
     }
 }
 
