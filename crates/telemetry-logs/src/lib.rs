@@ -10,8 +10,10 @@
 //!   [`Logger::emit`] stamps the record from the current
 //!   [`Context`](telemetry_context::Context) (or the one passed to
 //!   [`Logger::emit_with_context`]), sets the observed time and the scope, and holds the
-//!   attributes to the limits, counting what it drops. [`Logger::enabled`] is the cheap
-//!   check to make before building a record.
+//!   attributes to the limits, counting what it drops. [`Logger::emit_with`] does the same
+//!   with a record it builds in place, which the closure fills: the cheaper way on a hot
+//!   path, since each builder call (`with_body`, `with_attribute`, ...) moves the whole
+//!   record. [`Logger::enabled`] is the cheap check to make before building a record.
 //! - [`BatchLogProcessor`] moves records into `telemetry-batcher`'s lock-free ring buffer
 //!   without blocking the emitting thread (`OTEL_BLRP_*` settings, drops counted in
 //!   [`BatchCounts`]); a worker thread hands batches to a [`LogExporter`].
