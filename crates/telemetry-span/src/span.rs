@@ -130,6 +130,12 @@ impl SpanRef {
         }
     }
 
+    /// True for a handle to a span the sampler chose to record, ended or not: without the
+    /// lock [`SpanRef::is_recording`] takes.
+    pub(crate) fn has_recording_handle(&self) -> bool {
+        matches!(self.0, Handle::Recording(_))
+    }
+
     /// True while the span records: sampled in (or recorded by the sampler) and not ended.
     pub fn is_recording(&self) -> bool {
         match &self.0 {

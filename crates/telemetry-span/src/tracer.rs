@@ -88,6 +88,29 @@ impl Tracer {
         }
     }
 
+    /// Starts a span of the `tracing` bridge: the builder written in one literal, since each
+    /// builder call moves the whole builder and the compiler does not elide those copies.
+    /// `attributes` becomes the span's own buffer.
+    #[inline]
+    pub(crate) fn start_bridged(
+        &self,
+        name: StringValue,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        parent: Context,
+    ) -> Span {
+        SpanBuilder {
+            tracer: self,
+            name,
+            kind,
+            attributes,
+            links: Vec::new(),
+            start_time: None,
+            parent: Parent::Context(parent),
+        }
+        .start()
+    }
+
     /// Runs `f` inside a new span that is current while `f` runs and ends when it returns.
     pub fn in_span<T>(&self, name: impl Into<StringValue>, f: impl FnOnce(&Span) -> T) -> T {
         let span = self.start(name);
@@ -119,17 +142,6 @@ impl<'a> SpanBuilder<'a> {
             self.attributes = crate::recycle::attribute_buffer(attributes.size_hint().0);
         }
         self.attributes.extend(attributes);
-        self
-    }
-
-    /// Adds attributes already in a `Vec`, which becomes the span's own buffer when the
-    /// builder has none yet (no copy; the tracing bridge's fields arrive this way).
-    pub(crate) fn with_attribute_buffer(mut self, attributes: Vec<KeyValue>) -> Self {
-        if self.attributes.is_empty() {
-            self.attributes = attributes;
-        } else {
-            self.attributes.extend(attributes);
-        }
         self
     }
 

@@ -349,19 +349,15 @@ where
         let kind = fields.kind.unwrap_or_default();
         let attributes = std::mem::take(&mut fields.attributes);
         let parent = parent_cx.clone();
-        let our_span = pipeline(|| {
-            self.start(|tracer| {
-                tracer
-                    .span_builder(name)
-                    .with_kind(kind)
-                    .with_attribute_buffer(attributes)
-                    .with_parent_context(parent)
-                    .start()
-            })
-        });
-        let recording = our_span.is_recording();
+        let our_span =
+            pipeline(|| self.start(|tracer| tracer.start_bridged(name, kind, attributes, parent)));
+        // Just started, so it records exactly when the sampler made it a recording span.
+        let recording = our_span.has_recording_handle();
         let mut status = StatusState::default();
-        if recording && let Some(update) = status.update(&fields) {
+        if recording
+            && fields.has_status()
+            && let Some(update) = status.update(&fields)
+        {
             our_span.set_status(update);
         }
         let cx = our_span.context_with(&parent_cx);
