@@ -49,6 +49,7 @@
 #![forbid(unsafe_code)]
 
 mod baggage;
+mod bridged;
 mod context;
 mod future;
 mod propagation;
@@ -57,6 +58,7 @@ mod traceparent;
 mod tracestate;
 
 pub use baggage::{Baggage, BaggageEntry, BaggageError, BaggageErrorKind, ParsedBaggage};
+pub use bridged::BridgedContext;
 pub use context::{Context, ContextGuard};
 pub use future::{FutureExt, WithContext};
 pub use propagation::{

@@ -35,7 +35,8 @@
 //! carries its ids. `tracing` spans have no W3C ids of their own: a record emitted inside
 //! one carries ids only if a span bridge gave it some, either by attaching the span's
 //! context while the tracing span is entered (then it is the current context, as above) or
-//! by storing a [`SpanContext`](telemetry_context::SpanContext) in the span's extensions,
+//! by storing a [`SpanContext`](telemetry_context::SpanContext) or a
+//! [`BridgedContext`](telemetry_context::BridgedContext) in the span's extensions,
 //! which [`TracingLayer`] looks up when no context is current. Outside any span a record
 //! carries no ids.
 //!

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use telemetry_context::{Context, SpanContext};
+use telemetry_context::{BridgedContext, Context, SpanContext};
 use telemetry_core::{KeyValue, StringValue, Timestamp, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Event, Level, Subscriber};
@@ -45,9 +45,10 @@ pub fn severity_of_tracing_level(level: &Level) -> Severity {
 ///
 /// The trace context, in order of preference: the span of the current
 /// [`telemetry_context::Context`] (our spans, and tracing spans bridged by a layer that
-/// attaches their context on enter); else the nearest
-/// [`SpanContext`] stored in the extensions of the event's tracing span or its ancestors
-/// (a bridge that records ids without attaching); else none.
+/// attaches their context on enter); else the nearest [`SpanContext`] or
+/// [`BridgedContext`] stored in the extensions of the event's tracing span or its ancestors
+/// (`telemetry-span`'s bridge stores a `BridgedContext`, which serves an event whose explicit
+/// parent is not entered; another bridge may store a `SpanContext`); else none.
 ///
 /// The layer never filters: returning "disabled" from a layer would hide events from every
 /// other layer of the subscriber too. It checks [`Logger::enabled`] in `on_event` instead,
@@ -89,7 +90,14 @@ where
             None
         } else {
             ctx.event_scope(event).and_then(|mut scope| {
-                scope.find_map(|span| span.extensions().get::<SpanContext>().cloned())
+                scope.find_map(|span| {
+                    let extensions = span.extensions();
+                    extensions.get::<SpanContext>().cloned().or_else(|| {
+                        extensions
+                            .get::<BridgedContext>()
+                            .and_then(|bridged| bridged.span_context().cloned())
+                    })
+                })
             })
         };
         // Built in place: each builder call would move the whole record (see

@@ -77,6 +77,26 @@ impl Span {
     pub fn handle(&self) -> SpanRef {
         self.handle.clone()
     }
+
+    /// Gives up ownership without ending the span: it ends through a handle, or when its last
+    /// handle drops (see `SpanCell`'s `Drop`).
+    pub(crate) fn into_handle(mut self) -> SpanRef {
+        std::mem::replace(
+            &mut self.handle,
+            SpanRef::non_recording(SpanContext::INVALID),
+        )
+    }
+}
+
+impl Drop for SpanCell {
+    /// A span whose every handle is gone without an `end` (its owner gave up ownership, as
+    /// the `tracing` bridge does, and the handles were dropped) ends now rather than being
+    /// lost.
+    fn drop(&mut self) {
+        if self.data.get_mut().is_some() {
+            SpanRef::end_cell(self, Timestamp::now());
+        }
+    }
 }
 
 impl std::ops::Deref for Span {
@@ -376,4 +396,41 @@ pub(crate) fn span_of_context(cx: &Context) -> Option<SpanRef> {
     }
     cx.span_context()
         .map(|span_context| SpanRef::non_recording(span_context.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::exporter::InMemorySpanExporter;
+    use crate::provider::TracerProvider;
+
+    #[test]
+    fn a_span_given_up_ends_when_its_last_handle_drops() {
+        let exporter = InMemorySpanExporter::new();
+        let provider = TracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let handle = provider.tracer("scope").start("given up").into_handle();
+        let other = handle.clone();
+        assert!(handle.is_recording(), "giving up ownership does not end it");
+        drop(handle);
+        assert!(exporter.finished_spans().is_empty(), "a handle is left");
+        drop(other);
+        let spans = exporter.finished_spans();
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].name.as_str(), "given up");
+        assert!(spans[0].end_time >= spans[0].start_time);
+    }
+
+    #[test]
+    fn an_ended_span_is_not_ended_again_by_its_last_handle() {
+        let exporter = InMemorySpanExporter::new();
+        let provider = TracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let span = provider.tracer("scope").start("once");
+        let handle = span.handle();
+        drop(span);
+        drop(handle);
+        assert_eq!(exporter.finished_spans().len(), 1);
+    }
 }

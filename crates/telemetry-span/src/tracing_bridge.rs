@@ -31,7 +31,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use telemetry_context::{Context, ContextGuard, SpanContext};
+use telemetry_context::{BridgedContext, Context, ContextGuard, SpanContext};
 use telemetry_core::{KeyValue, StringValue, Value};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
@@ -39,7 +39,7 @@ use tracing_core::{LevelFilter, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::span::Span;
+use crate::span::{Span, SpanRef, span_of_context};
 use crate::span_data::{SpanKind, Status};
 use crate::tracer::Tracer;
 
@@ -90,8 +90,9 @@ thread_local! {
 /// [`Context`]: records emitted inside it (by `telemetry-logs`' tracing layer, say) carry its
 /// ids, and spans started inside it, tracing's or ours, are its children. That includes
 /// async code, since [`tracing::Instrument`](https://docs.rs/tracing) enters the span around
-/// every poll. The span's [`SpanContext`] is also stored in the tracing span's extensions,
-/// for layers that look ids up there.
+/// every poll. That context is also stored in the tracing span's extensions as a
+/// [`BridgedContext`], for layers that look ids up there (`telemetry-logs`' layer does, for
+/// an event whose explicit parent is not entered).
 ///
 /// A tracing span whose span the sampler drops costs its ids, its context and the fields
 /// seen by the sampler; nothing is recorded or exported for it, and its children follow its
@@ -151,16 +152,13 @@ enum Source {
     Global(&'static str),
 }
 
-/// What the layer keeps in a tracing span's extensions.
-struct Bridged {
-    /// Ends the span when dropped, should the registry drop it without closing it.
-    span: Span,
-    /// The parent's context with this span active: what entering attaches.
-    cx: Context,
-    /// Whether the span records; when not, fields recorded later are not even visited.
-    recording: bool,
-    status: StatusState,
-}
+// What the layer keeps in a tracing span's extensions: one [`BridgedContext`], the parent's
+// context with our span active. It is what entering attaches, and its handle is the only one
+// to our span that the layer keeps: closing the tracing span ends ours through it (should
+// the registry drop it without closing, the span ends when its last handle drops). A
+// `StatusState` joins it only once a status field is recorded. One extension, not a struct
+// of our own beside a `SpanContext` for the logs bridge: each extension is a boxed entry in
+// a hash map, made and freed with every span.
 
 /// An entered tracing span's context, attached on this thread.
 struct Entered {
@@ -324,8 +322,12 @@ where
             Context::new()
         } else {
             let bridged_parent = || {
-                span.parent()
-                    .and_then(|parent| parent.extensions().get::<Bridged>().map(|b| b.cx.clone()))
+                span.parent().and_then(|parent| {
+                    parent
+                        .extensions()
+                        .get::<BridgedContext>()
+                        .map(|bridged| bridged.0.clone())
+                })
             };
             if attrs.is_contextual() {
                 let current = Context::current();
@@ -353,30 +355,30 @@ where
             pipeline(|| self.start(|tracer| tracer.start_bridged(name, kind, attributes, parent)));
         // Just started, so it records exactly when the sampler made it a recording span.
         let recording = our_span.has_recording_handle();
-        let mut status = StatusState::default();
-        if recording
-            && fields.has_status()
-            && let Some(update) = status.update(&fields)
-        {
-            our_span.set_status(update);
+        let mut status = None;
+        if recording && fields.has_status() {
+            let mut state = StatusState::default();
+            if let Some(update) = state.update(&fields) {
+                our_span.set_status(update);
+            }
+            status = Some(state);
         }
         let cx = our_span.context_with(&parent_cx);
-        let span_context = our_span.span_context().clone();
+        // From here the handle in `cx` is the span's only one; closing the tracing span ends
+        // the span through it.
+        drop(our_span.into_handle());
 
         let mut extensions = span.extensions_mut();
-        // `replace`, not `insert`: another bridge may have stored a `SpanContext` already,
-        // and `insert` would panic.
-        extensions.replace(span_context);
-        let previous = extensions.replace(Bridged {
-            span: our_span,
-            cx,
-            recording,
-            status,
-        });
+        // `replace`, not `insert`: another layer may have stored one already, and `insert`
+        // would panic.
+        let previous = extensions.replace(BridgedContext(cx));
+        if let Some(status) = status {
+            extensions.replace(status);
+        }
         drop(extensions);
         // Never happens with one layer per subscriber; if it does, the old span still ends.
         if let Some(previous) = previous {
-            pipeline(|| drop(previous));
+            pipeline(|| end_bridged(&previous));
         }
     }
 
@@ -384,12 +386,12 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let handle = {
-            let extensions = span.extensions();
-            match extensions.get::<Bridged>() {
-                Some(bridged) if bridged.recording => bridged.span.handle(),
-                _ => return,
-            }
+        let Some(handle) = span
+            .extensions()
+            .get::<BridgedContext>()
+            .and_then(recording_handle)
+        else {
+            return;
         };
         let mut fields = Fields {
             attributes: Vec::with_capacity(values.len()),
@@ -397,9 +399,16 @@ where
         };
         values.record(&mut fields);
         let status = if fields.has_status() {
-            span.extensions_mut()
-                .get_mut::<Bridged>()
-                .and_then(|bridged| bridged.status.update(&fields))
+            let mut extensions = span.extensions_mut();
+            match extensions.get_mut::<StatusState>() {
+                Some(state) => state.update(&fields),
+                None => {
+                    let mut state = StatusState::default();
+                    let update = state.update(&fields);
+                    extensions.insert(state);
+                    update
+                }
+            }
         } else {
             None
         };
@@ -420,23 +429,27 @@ where
         };
         let Some(target) = follows
             .extensions()
-            .get::<Bridged>()
-            .map(|bridged| bridged.span.span_context().clone())
+            .get::<BridgedContext>()
+            .and_then(|bridged| bridged.span_context().cloned())
         else {
             return;
         };
-        let handle = match span.extensions().get::<Bridged>() {
-            Some(bridged) if bridged.recording => bridged.span.handle(),
-            _ => return,
+        let Some(handle) = span
+            .extensions()
+            .get::<BridgedContext>()
+            .and_then(recording_handle)
+        else {
+            return;
         };
         handle.add_link(target, Vec::new());
     }
 
     fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
-        let Some(cx) = ctx
-            .span(id)
-            .and_then(|span| span.extensions().get::<Bridged>().map(|b| b.cx.clone()))
-        else {
+        let Some(cx) = ctx.span(id).and_then(|span| {
+            span.extensions()
+                .get::<BridgedContext>()
+                .map(|bridged| bridged.0.clone())
+        }) else {
             return;
         };
         let entered = Entered {
@@ -473,11 +486,23 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
-        let bridged = span.extensions_mut().remove::<Bridged>();
+        let bridged = span.extensions_mut().remove::<BridgedContext>();
         if let Some(bridged) = bridged {
-            // Dropping the span ends it now; the processors run outside the extension lock.
-            pipeline(|| drop(bridged));
+            // The processors run outside the extension lock.
+            pipeline(|| end_bridged(&bridged));
         }
+    }
+}
+
+/// Our span in `bridged`, when it records (a handle to change it through).
+fn recording_handle(bridged: &BridgedContext) -> Option<SpanRef> {
+    span_of_context(&bridged.0).filter(SpanRef::has_recording_handle)
+}
+
+/// Ends our span in `bridged` (nothing for a span that does not record).
+fn end_bridged(bridged: &BridgedContext) {
+    if let Some(span) = recording_handle(bridged) {
+        span.end();
     }
 }
 
