@@ -34,7 +34,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use telemetry_context::{CompositePropagator, Context, FutureExt, TextMapPropagator};
 use telemetry_core::{KeyValue, Resource};
-use telemetry_logs::{LogRecord, Logger, LoggerProvider, Severity};
+use telemetry_logs::{Logger, LoggerProvider, Severity};
 use telemetry_metrics::{Counter, Histogram, Meter, MeterProvider, PeriodicReader, UpDownCounter};
 use telemetry_otlp::{HttpLogExporter, HttpMetricExporter, HttpSpanExporter};
 use telemetry_span::{
@@ -311,13 +311,10 @@ impl Service {
     }
 
     fn log(&self, severity: Severity, body: String, attributes: Vec<KeyValue>) {
-        if self.logger.enabled(severity) {
-            self.logger.emit(
-                LogRecord::new(severity)
-                    .with_body(body)
-                    .with_attributes(attributes),
-            );
-        }
+        self.logger.emit_with(severity, |record| {
+            record.body = body.into();
+            record.attributes.extend(attributes);
+        });
     }
 
     fn shutdown(&self) {
