@@ -389,35 +389,26 @@ fn emit_3_attributes_in_span(c: &mut Criterion) {
     const GROUP: &str = "logs/emit_3_attributes_in_span";
     let trace_id = TraceId::random();
     let span_id = SpanId::random();
+    let ours_span = Context::new().with_span_context(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::EMPTY,
+    ));
     let mut ours = Ours::new(Severity::UNSPECIFIED);
     let mut otel = Otel::new(false);
     let mut group = c.benchmark_group(GROUP);
     group.throughput(Throughput::Elements(1));
     group.bench_function("telemetry", |b| {
-        let _guard = Context::new()
-            .with_span_context(SpanContext::new(
-                trace_id,
-                span_id,
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::EMPTY,
-            ))
-            .attach();
+        let _guard = ours_span.clone().attach();
         b.iter_custom(|iters| {
             ours.created += iters;
             time_exported(iters, || ours_emit(&ours.logger), || ours.flush())
         });
     });
     group.bench_function("telemetry emit_with", |b| {
-        let _guard = Context::new()
-            .with_span_context(SpanContext::new(
-                trace_id,
-                span_id,
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::EMPTY,
-            ))
-            .attach();
+        let _guard = ours_span.clone().attach();
         b.iter_custom(|iters| {
             ours.created += iters;
             time_exported(iters, || ours_emit_with(&ours.logger), || ours.flush())

@@ -386,11 +386,7 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let Some(handle) = span
-            .extensions()
-            .get::<BridgedContext>()
-            .and_then(recording_handle)
-        else {
+        let Some(handle) = recording_handle_of(&span) else {
             return;
         };
         let mut fields = Fields {
@@ -434,11 +430,7 @@ where
         else {
             return;
         };
-        let Some(handle) = span
-            .extensions()
-            .get::<BridgedContext>()
-            .and_then(recording_handle)
-        else {
+        let Some(handle) = recording_handle_of(&span) else {
             return;
         };
         handle.add_link(target, Vec::new());
@@ -492,6 +484,15 @@ where
             pipeline(|| end_bridged(&bridged));
         }
     }
+}
+
+/// Our span for the tracing span `span`, when it records.
+fn recording_handle_of<'a, R: LookupSpan<'a>>(
+    span: &tracing_subscriber::registry::SpanRef<'a, R>,
+) -> Option<SpanRef> {
+    span.extensions()
+        .get::<BridgedContext>()
+        .and_then(recording_handle)
 }
 
 /// Our span in `bridged`, when it records (a handle to change it through).
