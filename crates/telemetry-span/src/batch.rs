@@ -326,6 +326,18 @@ impl SpanProcessor for BatchSpanProcessor {
         }
     }
 
+    fn ends_in_place(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn on_end_in_place(&self, span: &mut Option<SpanData>) {
+        if span.as_ref().is_some_and(|s| s.span_context.is_sampled()) {
+            // As in `on_end`; a span refused after shutdown stays in `span` and is dropped.
+            let _ = self.batcher.push_from(span);
+        }
+    }
+
     fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
         self.batcher.force_flush(timeout).map_err(flush_error)
     }

@@ -40,6 +40,25 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
     /// too; processors that export must skip them.
     fn on_end(&self, span: SpanData);
 
+    /// Whether this processor has its own [`on_end_in_place`](Self::on_end_in_place), one
+    /// that neither blocks nor calls back into spans. A provider whose processors all say so
+    /// (asked once, when the provider is built) ends each span through them, straight out of
+    /// the span's cell. The default is `false`.
+    fn ends_in_place(&self) -> bool {
+        false
+    }
+
+    /// [`on_end`](Self::on_end) for a span still in its cell (always `Some` here): a
+    /// processor that keeps the span takes it out, leaving `None`, and may move it straight
+    /// to where it is kept, sparing a copy of the whole span. What it leaves is dropped.
+    /// Called, with the span's lock held, only when [`ends_in_place`](Self::ends_in_place) is
+    /// true; the default takes the span and calls `on_end`.
+    fn on_end_in_place(&self, span: &mut Option<SpanData>) {
+        if let Some(span) = span.take() {
+            self.on_end(span);
+        }
+    }
+
     /// Exports everything received so far, within `timeout`.
     fn force_flush(&self, timeout: Duration) -> Result<(), TraceError>;
 
@@ -68,6 +87,14 @@ impl<P: SpanProcessor> SpanProcessor for std::sync::Arc<P> {
 
     fn on_end(&self, span: SpanData) {
         (**self).on_end(span);
+    }
+
+    fn ends_in_place(&self) -> bool {
+        (**self).ends_in_place()
+    }
+
+    fn on_end_in_place(&self, span: &mut Option<SpanData>) {
+        (**self).on_end_in_place(span);
     }
 
     fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {

@@ -61,6 +61,9 @@ pub(crate) struct ProviderInner {
     /// Whether any processor's `on_start` does something ([`SpanProcessor::needs_on_start`]):
     /// only then does a span start read the whole current context to hand it over.
     pub(crate) calls_on_start: bool,
+    /// Whether every processor ends spans in place ([`SpanProcessor::ends_in_place`]): then
+    /// an ending span goes to them straight out of its cell.
+    pub(crate) ends_in_place: bool,
     /// `None` for the built-in random generator, which is called without dynamic dispatch.
     pub(crate) id_generator: Option<Arc<dyn IdGenerator>>,
     /// Set once by `shutdown`; read by every span start. Relaxed: a span starting during
@@ -230,6 +233,8 @@ impl TracerProviderBuilder {
             processor.set_resource(&resource);
         }
         let calls_on_start = self.processors.iter().any(|p| p.needs_on_start());
+        let ends_in_place =
+            !self.processors.is_empty() && self.processors.iter().all(|p| p.ends_in_place());
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 resource,
@@ -237,6 +242,7 @@ impl TracerProviderBuilder {
                 limits: self.limits.unwrap_or_else(SpanLimits::from_env),
                 processors: self.processors,
                 calls_on_start,
+                ends_in_place,
                 id_generator: self.id_generator,
                 shut_down: AtomicBool::new(false),
             }),

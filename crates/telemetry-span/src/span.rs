@@ -48,18 +48,21 @@ pub(crate) struct SpanCell {
 }
 
 impl SpanCell {
+    /// A cell with no data yet: the caller writes it in through [`SpanCell::place_mut`].
     #[inline(always)]
-    pub(crate) fn new(
-        span_context: SpanContext,
-        provider: Arc<ProviderInner>,
-        data: SpanData,
-    ) -> Self {
+    pub(crate) fn new(span_context: SpanContext, provider: Arc<ProviderInner>) -> Self {
         SpanCell {
             span_context,
             provider,
-            data: Mutex::new(Some(data)),
+            data: Mutex::new(None),
             ended: AtomicBool::new(false),
         }
+    }
+
+    /// Where a new cell's data goes.
+    #[inline(always)]
+    pub(crate) fn place_mut(&mut self) -> &mut Option<SpanData> {
+        self.data.get_mut()
     }
 
     /// The data of a span not yet shared or ended, for the processors' `on_start`.
@@ -338,6 +341,31 @@ impl SpanRef {
     }
 
     fn end_cell(cell: &SpanCell, end_time: Timestamp) {
+        if cell.provider.ends_in_place {
+            // The span goes from its cell to the processors without a copy on the way.
+            let mut data = cell.data.lock();
+            let Some(span) = data.as_mut() else {
+                return;
+            };
+            span.end_time = end_time;
+            match cell.provider.processors.as_slice() {
+                [only] => only.on_end_in_place(&mut data),
+                several => {
+                    // As below: a copy for each processor but the last that wants the span.
+                    let mut wanting = several.iter().filter(|p| p.wants_ended_spans());
+                    if let Some(mut current) = wanting.next() {
+                        for next in wanting {
+                            current.on_end_in_place(&mut data.clone());
+                            current = next;
+                        }
+                        current.on_end_in_place(&mut data);
+                    }
+                }
+            }
+            *data = None;
+            cell.ended.store(true, Ordering::Relaxed);
+            return;
+        }
         let Some(mut data) = cell.data.lock().take() else {
             return;
         };

@@ -267,12 +267,15 @@ impl<'a> SpanBuilder<'a> {
         }
 
         let start_time = self.start_time.unwrap_or_else(Timestamp::now);
-        // Built in one expression, so the span's data is written once, into the cell's
-        // allocation, rather than assembled on the stack and copied through each wrapper.
-        let mut cell = Arc::new(SpanCell::new(
-            span_context.clone(),
-            Arc::clone(provider),
-            SpanData {
+        // The span's data is written straight into the cell's allocation. `Arc::new` takes a
+        // value built on the stack and copies it in (with the lock's byte and padding, at odd
+        // offsets that stall the copy); `new_cyclic` allocates first and builds the empty cell
+        // in place, and the data is then written through `get_mut`, which a fresh `Arc` always
+        // grants.
+        let mut cell =
+            Arc::new_cyclic(|_| SpanCell::new(span_context.clone(), Arc::clone(provider)));
+        if let Some(place) = Arc::get_mut(&mut cell).map(SpanCell::place_mut) {
+            *place = Some(SpanData {
                 span_context,
                 parent_span_id,
                 parent_is_remote,
@@ -288,8 +291,8 @@ impl<'a> SpanBuilder<'a> {
                 dropped_links_count,
                 status: Status::Unset,
                 scope: tracer.scope.clone(),
-            },
-        ));
+            });
+        }
         if provider.calls_on_start
             && let Some(data) = Arc::get_mut(&mut cell).and_then(SpanCell::data_mut)
         {

@@ -430,6 +430,80 @@ fn the_current_span_is_reachable_and_changeable() {
     assert_eq!(root.parent_span_id, SpanId::INVALID);
 }
 
+/// A batch processor alone takes each ending span straight out of its cell
+/// (`SpanProcessor::on_end_in_place`): the span must arrive whole and once, and a span it
+/// does not export (recorded, not sampled) must still end.
+#[test]
+fn a_lone_batch_processor_takes_spans_from_their_cells() -> Result<(), Box<dyn std::error::Error>> {
+    let exporter = InMemorySpanExporter::new();
+    let config = BatchConfig {
+        scheduled_delay: Duration::from_secs(60),
+        ..BatchConfig::default()
+    };
+    let processor = BatchSpanProcessor::with_config(exporter.clone(), config)?;
+    assert!(processor.ends_in_place());
+    let provider = TracerProvider::builder()
+        .with_sampler(Sampler::Custom(Arc::new(ByName)))
+        .with_span_processor(processor)
+        .build();
+    let tracer = provider.tracer("in place");
+    let recorded = tracer.start("record");
+    let recorded_handle = recorded.handle();
+    drop(recorded);
+    assert!(!recorded_handle.is_recording(), "a skipped span still ends");
+
+    let sampled = tracer.start("sample");
+    sampled.set_attribute(KeyValue::new("k", 1i64));
+    sampled.add_event("e", Vec::new());
+    let handle = sampled.handle();
+    sampled.end();
+    handle.end();
+    handle.set_attribute(KeyValue::new("late", true));
+    assert!(!handle.is_recording());
+    drop(sampled);
+    drop(handle);
+    provider.force_flush()?;
+    let exported = exporter.finished_spans();
+    assert_eq!(exported.len(), 1, "ended once, and only the sampled span");
+    let span = &exported[0];
+    assert_eq!(span.name.as_str(), "sample");
+    assert!(span.end_time >= span.start_time && span.end_time > Timestamp::UNIX_EPOCH);
+    assert_eq!(
+        span.attributes,
+        vec![
+            KeyValue::new("sampler.saw", "sample"),
+            KeyValue::new("k", 1i64)
+        ]
+    );
+    assert_eq!(span.events.len(), 1);
+    Ok(())
+}
+
+/// With several processors that all end in place, each gets the whole span, once.
+#[test]
+fn batch_processors_side_by_side_each_get_every_span() -> Result<(), Box<dyn std::error::Error>> {
+    let (first, second) = (InMemorySpanExporter::new(), InMemorySpanExporter::new());
+    let provider = TracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOn)
+        .with_batch_exporter(first.clone())?
+        .with_batch_exporter(second.clone())?
+        .build();
+    let tracer = provider.tracer("side by side");
+    for i in 0..10i64 {
+        let span = tracer.start("s");
+        span.set_attribute(KeyValue::new("i", i));
+    }
+    provider.force_flush()?;
+    for exporter in [first, second] {
+        let spans = exporter.finished_spans();
+        let seen: Vec<_> = spans.iter().map(|s| s.attributes.clone()).collect();
+        let expected: Vec<_> = (0..10i64).map(|i| vec![KeyValue::new("i", i)]).collect();
+        assert_eq!(seen, expected);
+        assert!(spans.iter().all(|s| s.end_time >= s.start_time));
+    }
+    Ok(())
+}
+
 #[test]
 fn batch_processor_flushes_and_shuts_down() -> Result<(), Box<dyn std::error::Error>> {
     let exporter = InMemorySpanExporter::new();

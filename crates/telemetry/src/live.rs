@@ -324,6 +324,16 @@ impl SpanProcessor for SpanTap {
         self.0.with_target(|attached| attached.spans.on_end(span));
     }
 
+    fn ends_in_place(&self) -> bool {
+        // It forwards to a batch processor, which does.
+        true
+    }
+
+    fn on_end_in_place(&self, span: &mut Option<SpanData>) {
+        self.0
+            .with_target(|attached| attached.spans.on_end_in_place(span));
+    }
+
     fn force_flush(&self, timeout: Duration) -> Result<(), TraceError> {
         let mut result = Ok(());
         self.0
