@@ -6,7 +6,9 @@
 //! nothing of telemetry.
 //!
 //! - [`Batcher`]: the cloneable handle. [`push`](Batcher::push) never blocks, locks or
-//!   allocates; [`force_flush`](Batcher::force_flush) and [`shutdown`](Batcher::shutdown)
+//!   allocates ([`push_from`](Batcher::push_from) moves the item from the caller's `Option`
+//!   straight into the buffer, one copy fewer for large items);
+//!   [`force_flush`](Batcher::force_flush) and [`shutdown`](Batcher::shutdown)
 //!   wait, up to a deadline, for everything pushed before them to reach the sink; dropping the
 //!   last handle shuts down. Built with [`Batcher::builder`] ([`BatcherBuilder`]).
 //! - [`Sink`]: where batches go; any `FnMut(&mut Vec<T>)` closure is one. Its

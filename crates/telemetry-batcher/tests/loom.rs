@@ -227,6 +227,35 @@ fn two_producers_fill_a_batch() {
     });
 }
 
+/// As `pushes_wake_the_worker`, with the first item moved out of an `Option` (`push_from`,
+/// which writes its slot through another path): it arrives once, in order, and the `Option`
+/// is left empty.
+#[test]
+fn push_from_wakes_the_worker() {
+    loom::model(|| {
+        let (tx, rx) = mpsc::channel();
+        let batcher = Batcher::builder()
+            .capacity(2)
+            .max_batch(2)
+            .build(move |batch: &mut Vec<u32>| {
+                tx.send(std::mem::take(batch)).expect("receiver");
+            })
+            .expect("build");
+        let producer = {
+            let batcher = batcher.clone();
+            thread::spawn(move || {
+                let mut source = Some(1);
+                batcher.push_from(&mut source).expect("open");
+                assert_eq!(source, None);
+                batcher.push(2).expect("open");
+            })
+        };
+        assert_eq!(rx.recv().expect("a batch"), [1, 2]);
+        producer.join().expect("producer");
+        drop(batcher);
+    });
+}
+
 /// `shutdown` racing with a push: the push is either refused or exported before `shutdown`
 /// returns, and the counts agree.
 #[test]
