@@ -126,16 +126,20 @@ struct Slot<T> {
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
-/// A successful push, as the [`Batcher`](crate::Batcher) needs to see it.
 /// Where a pushed item comes from: an owned `T`, or a [`Present`] `Option<T>` the item is
 /// moved out of straight into its slot. Moving from the caller's place spares a copy of the item
 /// through the stack (a 216-byte span, four cache lines, per copy).
-pub(crate) trait Source<T> {
-    /// Moves the item into `slot`, which must end up initialized.
+///
+/// # Safety
+///
+/// `write_to` must leave `slot` initialized: a push publishes the slot to consumers after it.
+pub(crate) unsafe trait Source<T> {
+    /// Moves the item into `slot`.
     fn write_to(self, slot: &mut MaybeUninit<T>);
 }
 
-impl<T> Source<T> for T {
+// SAFETY: `MaybeUninit::write` initializes the slot.
+unsafe impl<T> Source<T> for T {
     #[inline(always)]
     fn write_to(self, slot: &mut MaybeUninit<T>) {
         slot.write(self);
@@ -159,16 +163,19 @@ impl<'a, T> Present<'a, T> {
     }
 }
 
-impl<T> Source<T> for Present<'_, T> {
+// SAFETY: the `Option` is `Some` (only `Present::new` makes a `Present`, only around `Some`,
+// and the `&mut` borrow held since then lets nothing take the item), so the `if let` always
+// writes the slot.
+unsafe impl<T> Source<T> for Present<'_, T> {
     #[inline(always)]
     fn write_to(self, slot: &mut MaybeUninit<T>) {
-        // Always `Some` (see `new`): the `&mut` borrow held since then lets nothing take it.
         if let Some(item) = self.0.take() {
             slot.write(item);
         }
     }
 }
 
+/// A successful push, as the [`Batcher`](crate::Batcher) needs to see it.
 pub(crate) struct Pushed<T> {
     /// The number of items accepted before this one (its sequence number).
     pub(crate) seq: u64,
