@@ -2,7 +2,7 @@
 # Smoke-fuzzes every cargo-fuzz target in fuzz/ for a short while.
 #
 # Usage (from anywhere; it works from the repository root):
-#   scripts/fuzz-smoke.sh                  # every target, 20 s each
+#   scripts/fuzz-smoke.sh                  # every target, 20 s each, one per core at a time
 #   FUZZ_SECONDS=60 scripts/fuzz-smoke.sh  # longer
 #   FUZZ_TARGETS="baggage" scripts/fuzz-smoke.sh
 #
@@ -33,6 +33,7 @@ fi
 echo "fuzz-smoke: $(cargo fuzz --version), $nightly, ${seconds}s per target"
 
 mkdir -p "$log_dir"
+rm -f "$log_dir"/*.summary
 start=$SECONDS
 if ! cargo +nightly fuzz build >"$log_dir/build.log" 2>&1; then
     tail -n 40 "$log_dir/build.log" >&2
@@ -41,11 +42,17 @@ if ! cargo +nightly fuzz build >"$log_dir/build.log" 2>&1; then
 fi
 echo "fuzz-smoke: built the fuzz targets in $((SECONDS - start))s"
 
-failed=0
-summary=()
-for target in $targets; do
-    corpus=fuzz/corpus/$target
-    log=$log_dir/$target.log
+# Targets run `jobs` at a time (default: one per core), each on one core: a smoke run is
+# about wall time, and libFuzzer is single-threaded.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+
+# Runs one target; writes its summary line to $log_dir/<target>.summary and exits non-zero
+# if it failed.
+fuzz_one() {
+    local target=$1
+    local corpus=fuzz/corpus/$target
+    local log=$log_dir/$target.log
+    local result=$log_dir/$target.summary
     mkdir -p "$corpus" "fuzz/artifacts/$target"
     if [[ -d fuzz/seeds/$target ]]; then
         cp fuzz/seeds/"$target"/* "$corpus"/
@@ -53,21 +60,40 @@ for target in $targets; do
     echo "fuzz-smoke: $target for ${seconds}s (log: $log)"
     if cargo +nightly fuzz run "$target" "$corpus" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
+        local runs
         runs=$(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -n 1 | awk '{print $2}' || true)
-        summary+=("$target: ok, ${runs:-?} executions in ${seconds}s, corpus $(find "$corpus" -type f | wc -l) inputs")
+        echo "$target: ok, ${runs:-?} executions in ${seconds}s, corpus $(find "$corpus" -type f | wc -l) inputs" >"$result"
     else
-        rc=$?
-        failed=1
+        local rc=$? runs artifact
         # `|| true`: a log without these lines (a build that failed) must not end the script
         # under `set -e -o pipefail` before the summary says what failed.
         runs=$(grep -Eo '^#[0-9]+' "$log" | tail -n 1 | tr -d '#' || true)
         artifact=$(grep -Eo 'Test unit written to [^ ]+' "$log" | tail -n 1 | awk '{print $5}' || true)
-        summary+=("$target: FAILED (exit $rc) after ${runs:-?} executions; input: ${artifact:-none written, see $log}")
+        echo "$target: FAILED (exit $rc) after ${runs:-?} executions; input: ${artifact:-none written, see $log}" >"$result"
         grep -E 'panicked at|ERROR: (AddressSanitizer|libFuzzer)' "$log" | head -n 3 >&2 || true
+        return 1
     fi
+}
+
+failed=0
+running=()
+for target in $targets; do
+    fuzz_one "$target" &
+    running+=("$!")
+    if (( ${#running[@]} >= jobs )); then
+        for pid in "${running[@]}"; do
+            wait "$pid" || failed=1
+        done
+        running=()
+    fi
+done
+for pid in "${running[@]}"; do
+    wait "$pid" || failed=1
 done
 
 echo
 echo "fuzz-smoke summary:"
-printf '  %s\n' "${summary[@]}"
+for target in $targets; do
+    printf '  %s\n' "$(cat "$log_dir/$target.summary" 2>/dev/null || echo "$target: no result")"
+done
 exit "$failed"
