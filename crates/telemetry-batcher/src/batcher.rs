@@ -35,7 +35,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::error::{BuildError, FlushError, PushError};
-use crate::ring::{Present, Pushed, RingBuffer};
+use crate::ring::{Present, Pushed, RingBuffer, Source};
 use crate::sink::Sink;
 use crate::sync::{
     Arc, AtomicBool, AtomicU64, Condvar, JoinHandle, Mutex, MutexGuard, Ordering, Thread, now,
@@ -293,19 +293,7 @@ impl<T> Batcher<T> {
     /// [`PushError::Closed`], with the item, after [`shutdown`](Self::shutdown) began.
     #[inline]
     pub fn push(&self, item: T) -> Result<(), PushError<T>> {
-        let shared = &*self.shared;
-        let overwrite = shared.overflow == OverflowPolicy::OverwriteOldest;
-        match shared.ring.push_inner(item, overwrite) {
-            Ok(pushed) => {
-                shared.accepted(pushed);
-                Ok(())
-            }
-            Err(PushError::Full(item)) => {
-                shared.record_full(item);
-                Ok(())
-            }
-            Err(err) => Err(err),
-        }
+        self.push_source(item)
     }
 
     /// Queues the item in `source`, moving it from there straight into the buffer, and
@@ -322,20 +310,32 @@ impl<T> Batcher<T> {
         let Some(present) = Present::new(source) else {
             return Ok(());
         };
+        self.push_source(present).map_err(|_| PushError::Closed(()))
+    }
+
+    /// The push behind `push` and `push_from`: applies the overflow policy, counts losses
+    /// and wakes the worker when this push is the one it waits for.
+    #[inline(always)]
+    fn push_source<S: Source<T>>(&self, source: S) -> Result<(), PushError<S>> {
         let shared = &*self.shared;
         let overwrite = shared.overflow == OverflowPolicy::OverwriteOldest;
-        match shared.ring.push_inner(present, overwrite) {
-            Ok(pushed) => {
-                shared.accepted(pushed);
+        match shared.ring.push_inner(source, overwrite) {
+            Ok(Pushed { seq, evicted }) => {
+                if let Some(evicted) = evicted {
+                    shared.record_overwrite(evicted);
+                }
+                if seq + 1 == shared.wake_at.load(Ordering::Relaxed) {
+                    shared.wake_from_push();
+                }
                 Ok(())
             }
-            Err(PushError::Full(present)) => {
-                if let Some(item) = present.into_source().take() {
+            Err(PushError::Full(source)) => {
+                if let Some(item) = source.into_item() {
                     shared.record_full(item);
                 }
                 Ok(())
             }
-            Err(_) => Err(PushError::Closed(())),
+            Err(err) => Err(err),
         }
     }
 
@@ -539,18 +539,6 @@ impl BatcherBuilder {
 }
 
 impl<T> Shared<T> {
-    /// After a push: counts an overwritten item, and wakes the worker when this push is the
-    /// one it waits for.
-    #[inline(always)]
-    fn accepted(&self, Pushed { seq, evicted }: Pushed<T>) {
-        if let Some(evicted) = evicted {
-            self.record_overwrite(evicted);
-        }
-        if seq + 1 == self.wake_at.load(Ordering::Relaxed) {
-            self.wake_from_push();
-        }
-    }
-
     /// A producer's push reached `wake_at`: unpark the worker.
     #[cold]
     #[inline(never)]

@@ -136,6 +136,9 @@ struct Slot<T> {
 pub(crate) unsafe trait Source<T> {
     /// Moves the item into `slot`.
     fn write_to(self, slot: &mut MaybeUninit<T>);
+
+    /// The item itself, for a push that did not take it (the buffer was full).
+    fn into_item(self) -> Option<T>;
 }
 
 // SAFETY: `MaybeUninit::write` initializes the slot.
@@ -143,6 +146,10 @@ unsafe impl<T> Source<T> for T {
     #[inline(always)]
     fn write_to(self, slot: &mut MaybeUninit<T>) {
         slot.write(self);
+    }
+
+    fn into_item(self) -> Option<T> {
+        Some(self)
     }
 }
 
@@ -156,11 +163,6 @@ impl<'a, T> Present<'a, T> {
     pub(crate) fn new(source: &'a mut Option<T>) -> Option<Self> {
         source.is_some().then_some(Present(source))
     }
-
-    /// The caller's `Option`, still holding the item (a push that failed leaves it there).
-    pub(crate) fn into_source(self) -> &'a mut Option<T> {
-        self.0
-    }
 }
 
 // SAFETY: the `Option` is `Some` (only `Present::new` makes a `Present`, only around `Some`,
@@ -172,6 +174,10 @@ unsafe impl<T> Source<T> for Present<'_, T> {
         if let Some(item) = self.0.take() {
             slot.write(item);
         }
+    }
+
+    fn into_item(self) -> Option<T> {
+        self.0.take()
     }
 }
 

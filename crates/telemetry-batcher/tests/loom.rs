@@ -172,10 +172,10 @@ fn close_races_with_push() {
 
 /// A producer's push wakes the idle worker, and the push that completes a batch wakes it
 /// again: no wake-up is lost, or the model would deadlock (nothing else wakes the worker:
-/// under loom its clock is frozen, so `max_delay` never expires).
-#[test]
-fn pushes_wake_the_worker() {
-    loom::model(|| {
+/// under loom its clock is frozen, so `max_delay` never expires). `first` makes the first
+/// push (item 1), so both ways of pushing are modelled.
+fn second_push_wakes_the_worker(first: fn(&Batcher<u32>)) {
+    loom::model(move || {
         let (tx, rx) = mpsc::channel();
         let batcher = Batcher::builder()
             .capacity(2)
@@ -187,13 +187,29 @@ fn pushes_wake_the_worker() {
         let producer = {
             let batcher = batcher.clone();
             thread::spawn(move || {
-                batcher.push(1).expect("open");
+                first(&batcher);
                 batcher.push(2).expect("open");
             })
         };
         assert_eq!(rx.recv().expect("a batch"), [1, 2]);
         producer.join().expect("producer");
         drop(batcher);
+    });
+}
+
+#[test]
+fn pushes_wake_the_worker() {
+    second_push_wakes_the_worker(|batcher| batcher.push(1).expect("open"));
+}
+
+/// The first item moved out of an `Option` (`push_from`, which writes its slot through
+/// another path): it arrives once, in order, and the `Option` is left empty.
+#[test]
+fn push_from_wakes_the_worker() {
+    second_push_wakes_the_worker(|batcher| {
+        let mut source = Some(1);
+        batcher.push_from(&mut source).expect("open");
+        assert_eq!(source, None);
     });
 }
 
@@ -223,35 +239,6 @@ fn two_producers_fill_a_batch() {
         for producer in producers {
             producer.join().expect("producer");
         }
-        drop(batcher);
-    });
-}
-
-/// As `pushes_wake_the_worker`, with the first item moved out of an `Option` (`push_from`,
-/// which writes its slot through another path): it arrives once, in order, and the `Option`
-/// is left empty.
-#[test]
-fn push_from_wakes_the_worker() {
-    loom::model(|| {
-        let (tx, rx) = mpsc::channel();
-        let batcher = Batcher::builder()
-            .capacity(2)
-            .max_batch(2)
-            .build(move |batch: &mut Vec<u32>| {
-                tx.send(std::mem::take(batch)).expect("receiver");
-            })
-            .expect("build");
-        let producer = {
-            let batcher = batcher.clone();
-            thread::spawn(move || {
-                let mut source = Some(1);
-                batcher.push_from(&mut source).expect("open");
-                assert_eq!(source, None);
-                batcher.push(2).expect("open");
-            })
-        };
-        assert_eq!(rx.recv().expect("a batch"), [1, 2]);
-        producer.join().expect("producer");
         drop(batcher);
     });
 }

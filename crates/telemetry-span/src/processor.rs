@@ -48,11 +48,12 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
         false
     }
 
-    /// [`on_end`](Self::on_end) for a span still in its cell (always `Some` here): a
-    /// processor that keeps the span takes it out, leaving `None`, and may move it straight
-    /// to where it is kept, sparing a copy of the whole span. What it leaves is dropped.
-    /// Called, with the span's lock held, only when [`ends_in_place`](Self::ends_in_place) is
-    /// true; the default takes the span and calls `on_end`.
+    /// How a span end reaches the processor: `span` is always `Some`. A processor that keeps
+    /// the span takes it out, leaving `None`, and may move it straight to where it is kept,
+    /// sparing a copy of the whole span; what it leaves is dropped. When every processor
+    /// [`ends_in_place`](Self::ends_in_place), `span` is the span's own cell and its lock is
+    /// held; otherwise the span was taken out of the cell first. The default takes the span
+    /// and calls [`on_end`](Self::on_end).
     fn on_end_in_place(&self, span: &mut Option<SpanData>) {
         if let Some(span) = span.take() {
             self.on_end(span);

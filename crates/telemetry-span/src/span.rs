@@ -11,6 +11,7 @@ use telemetry_context::{Context, ContextGuard, SpanContext};
 use telemetry_core::{KeyValue, StringValue, Timestamp};
 
 use crate::limits::{limit_attributes, set_attribute};
+use crate::processor::SpanProcessor;
 use crate::provider::ProviderInner;
 use crate::span_data::{Event, Link, SpanData, Status};
 
@@ -48,7 +49,7 @@ pub(crate) struct SpanCell {
 }
 
 impl SpanCell {
-    /// A cell with no data yet: the caller writes it in through [`SpanCell::place_mut`].
+    /// A cell with no data yet: the caller writes it in through [`SpanCell::data_mut`].
     #[inline(always)]
     pub(crate) fn new(span_context: SpanContext, provider: Arc<ProviderInner>) -> Self {
         SpanCell {
@@ -59,15 +60,11 @@ impl SpanCell {
         }
     }
 
-    /// Where a new cell's data goes.
+    /// The data of a cell not yet shared: where a new span's data goes, and what the
+    /// processors' `on_start` sees.
     #[inline(always)]
-    pub(crate) fn place_mut(&mut self) -> &mut Option<SpanData> {
+    pub(crate) fn data_mut(&mut self) -> &mut Option<SpanData> {
         self.data.get_mut()
-    }
-
-    /// The data of a span not yet shared or ended, for the processors' `on_start`.
-    pub(crate) fn data_mut(&mut self) -> Option<&mut SpanData> {
-        self.data.get_mut().as_mut()
     }
 }
 
@@ -341,53 +338,28 @@ impl SpanRef {
     }
 
     fn end_cell(cell: &SpanCell, end_time: Timestamp) {
-        if cell.provider.ends_in_place {
-            // The span goes from its cell to the processors without a copy on the way.
-            let mut data = cell.data.lock();
-            let Some(span) = data.as_mut() else {
-                return;
-            };
-            span.end_time = end_time;
-            match cell.provider.processors.as_slice() {
-                [only] => only.on_end_in_place(&mut data),
-                several => {
-                    // As below: a copy for each processor but the last that wants the span.
-                    let mut wanting = several.iter().filter(|p| p.wants_ended_spans());
-                    if let Some(mut current) = wanting.next() {
-                        for next in wanting {
-                            current.on_end_in_place(&mut data.clone());
-                            current = next;
-                        }
-                        current.on_end_in_place(&mut data);
-                    }
-                }
-            }
-            *data = None;
-            cell.ended.store(true, Ordering::Relaxed);
-            return;
-        }
-        let Some(mut data) = cell.data.lock().take() else {
+        let mut locked;
+        let mut taken;
+        let data = if cell.provider.ends_in_place {
+            // The span goes from its cell to the processors without a copy on the way, under
+            // its lock, which they promise not to hold long (`SpanProcessor::ends_in_place`).
+            locked = cell.data.lock();
+            &mut *locked
+        } else {
+            // Taken out first: these processors may block (a simple processor exports here).
+            taken = cell.data.lock().take();
+            &mut taken
+        };
+        let Some(span) = data.as_mut() else {
             return;
         };
-        cell.ended.store(true, Ordering::Relaxed);
-        data.end_time = end_time;
-        match cell.provider.processors.as_slice() {
-            [] => {}
-            [only] => only.on_end(data),
-            several => {
-                // Each processor but the last that wants the span gets its own copy; an idle
-                // one (see `SpanProcessor::wants_ended_spans`) spares that copy.
-                let mut wanting = several.iter().filter(|p| p.wants_ended_spans());
-                let Some(mut current) = wanting.next() else {
-                    return;
-                };
-                for next in wanting {
-                    current.on_end(data.clone());
-                    current = next;
-                }
-                current.on_end(data);
-            }
+        span.end_time = end_time;
+        hand_over(&cell.provider.processors, data);
+        // What a processor left (a span it does not export) ends here; usually nothing is.
+        if data.is_some() {
+            *data = None;
         }
+        cell.ended.store(true, Ordering::Relaxed);
     }
 
     /// Makes this span current on this thread until the guard drops. The span does not end
@@ -400,6 +372,26 @@ impl SpanRef {
     pub fn context_with(&self, cx: &Context) -> Context {
         context_with_span(cx, self)
     }
+}
+
+/// Hands an ended span (`Some`) to the processors. Each processor but the last that wants the
+/// span gets its own copy; an idle one (see `SpanProcessor::wants_ended_spans`) spares that
+/// copy. A lone processor is not asked.
+#[inline]
+fn hand_over(processors: &[Box<dyn SpanProcessor>], span: &mut Option<SpanData>) {
+    if let [only] = processors {
+        only.on_end_in_place(span);
+        return;
+    }
+    let mut wanting = processors.iter().filter(|p| p.wants_ended_spans());
+    let Some(mut current) = wanting.next() else {
+        return;
+    };
+    for next in wanting {
+        current.on_end_in_place(&mut span.clone());
+        current = next;
+    }
+    current.on_end_in_place(span);
 }
 
 /// `cx` with `span` as the active span.

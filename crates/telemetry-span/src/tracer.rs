@@ -274,7 +274,7 @@ impl<'a> SpanBuilder<'a> {
         // grants.
         let mut cell =
             Arc::new_cyclic(|_| SpanCell::new(span_context.clone(), Arc::clone(provider)));
-        if let Some(place) = Arc::get_mut(&mut cell).map(SpanCell::place_mut) {
+        if let Some(place) = Arc::get_mut(&mut cell).map(SpanCell::data_mut) {
             *place = Some(SpanData {
                 span_context,
                 parent_span_id,
@@ -294,7 +294,7 @@ impl<'a> SpanBuilder<'a> {
             });
         }
         if provider.calls_on_start
-            && let Some(data) = Arc::get_mut(&mut cell).and_then(SpanCell::data_mut)
+            && let Some(data) = Arc::get_mut(&mut cell).and_then(|cell| cell.data_mut().as_mut())
         {
             let parent_cx = parent_cx.unwrap_or_else(Context::current);
             for processor in &provider.processors {
